@@ -1,0 +1,167 @@
+# Image URL to use all building/pushing image targets
+IMG ?= controller:latest
+
+# CONTAINER_TOOL defines the container tool to be used for building images.
+CONTAINER_TOOL ?= docker
+
+## Location to install dependencies to
+LOCALBIN ?= $(CURDIR)/bin
+
+## Tool Binaries
+KUBECTL ?= kubectl
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+
+## Tool Versions
+KUSTOMIZE_VERSION ?= v5.8.2
+CONTROLLER_TOOLS_VERSION ?= v0.21.0
+
+# Extra flags for `go test`, e.g. `make test TEST_FLAGS='-run TestDrain -v'`.
+TEST_FLAGS ?=
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+# Options are set to exit when a recipe line exits non-zero or a piped command fails.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+# The help target prints out all targets with their descriptions organized
+# beneath their categories. The categories are represented by '##@' and the
+# target descriptions by '##'. The awk command is responsible for reading the
+# entire set of makefiles included in this invocation, looking for lines of the
+# file as xyz: ## something, and then pretty-format the target and help. Then,
+# if there's a line with ##@ something, that gets pretty-printed as a category.
+# More info on the usage of ANSI control characters for terminal formatting:
+# https://en.wikipedia.org/wiki/ANSI_escape_code#SGR_parameters
+# More info on the awk command:
+# http://linuxcommand.org/lc3_adv_awk.php
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+# The API server and etcd for envtest are built from their Go modules by
+# hack/kube-binaries.sh (first run: several minutes, progress on stderr) and
+# cached outside the repo. A KUBEBUILDER_ASSETS set by the caller wins.
+.PHONY: test
+test: manifests generate ## Run the tests against a real kube-apiserver and etcd (envtest).
+	@assets="$${KUBEBUILDER_ASSETS:-}"; \
+	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	export KUBEBUILDER_ASSETS="$$assets"; \
+	echo "go test ./... -count=1 $(TEST_FLAGS)"; \
+	go test ./... -count=1 $(TEST_FLAGS)
+
+.PHONY: envtest
+envtest: ## Build (or reuse) kube-apiserver and etcd for envtest; prints the KUBEBUILDER_ASSETS directory.
+	@hack/kube-binaries.sh kube-apiserver etcd | tail -n 1
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet | $(LOCALBIN) ## Build the binaries under ./cmd into bin/.
+	go build -o $(LOCALBIN)/ ./cmd/...
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the controller from your host against the current kubeconfig.
+	go run ./cmd/manager
+
+# If you wish to build the manager image targeting other platforms you can use
+# the --platform flag (e.g. docker buildx build --platform linux/arm64).
+.PHONY: docker-build
+docker-build: ## Build the manager image.
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image.
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: build-installer
+build-installer: manifests generate kustomize ## Generate dist/install.yaml: CRD and all resources needed to deploy the manager.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+# The CRD embeds a full Job template and is too large for the
+# last-applied-configuration annotation of a client-side apply.
+.PHONY: install
+install: manifests kustomize ## Install the CRD into the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests kustomize ## Uninstall the CRD. Call with ignore-not-found=true to ignore resource not found errors.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: deploy
+deploy: manifests kustomize ## Deploy the controller (image IMG, default controller:latest) to the cluster of the current kubeconfig.
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: kustomize ## Undeploy the controller. Call with ignore-not-found=true to ignore resource not found errors.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Dependencies
+
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+# The tool targets always run: go-install-tool is a no-op when bin/<tool> already
+# links to the pinned version, and reinstalls when the version changes. A tool
+# path set from the environment or the command line (KUSTOMIZE=..., CONTROLLER_GEN=...)
+# is used as is.
+.PHONY: kustomize
+kustomize: | $(LOCALBIN) ## Download kustomize locally if necessary.
+ifeq ($(origin KUSTOMIZE),file)
+	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+endif
+
+.PHONY: controller-gen
+controller-gen: | $(LOCALBIN) ## Download controller-gen locally if necessary.
+ifeq ($(origin CONTROLLER_GEN),file)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+endif
+
+# go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
+# $1 - target path with name of binary
+# $2 - package url which can be installed
+# $3 - specific version of package
+define go-install-tool
+@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(notdir $(1))-$(3)" ] || { \
+set -e; \
+package=$(2)@$(3) ;\
+echo "Downloading $${package}" ;\
+rm -f $(1) ;\
+GOBIN=$(LOCALBIN) go install $${package} ;\
+mv $(1) $(1)-$(3) ;\
+} ;\
+ln -sf $(notdir $(1))-$(3) $(1)
+endef

@@ -1,0 +1,126 @@
+/*
+Copyright 2026 The queue-drainer Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command manager runs the queue-drainer operator.
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	_ "time/tzdata" // schedules name IANA time zones; the image has no zoneinfo
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/controllers"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr, allowedRoles string
+		leaderElect                          bool
+		concurrency                          int
+		cloudWatchPeriod                     time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
+	flag.StringVar(&allowedRoles, "allowed-role-arns", "", "Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. Empty: none.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many drainers are reconciled at once.")
+	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme), "registering Kubernetes types")
+	must(v1alpha1.AddToScheme(scheme), "registering QueueDrainer types")
+
+	// The SDK's default chain: IRSA, EKS Pod Identity, environment, ... and
+	// the standard AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_CLOUDWATCH
+	// variables for emulators. Its standard retryer backs off on throttling.
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	must(err, "loading AWS configuration")
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         controllers.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "queue-drainer.drain.queuedrainer.io",
+		LeaderElectionReleaseOnCancel: true,
+	})
+	must(err, "creating manager")
+
+	clients := &sqsstats.Clients{Base: awsCfg}
+	poller := sqsstats.NewPoller(clients)
+	poller.Period = cloudWatchPeriod
+	must(mgr.Add(poller), "adding the CloudWatch poller")
+	observer := &sqsstats.Observer{
+		Clients:         clients,
+		Ages:            poller,
+		AllowedRoleARNs: splitList(allowedRoles),
+		Timeout:         20 * time.Second,
+	}
+	must((&controllers.QueueDrainerReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("queue-drainer"),
+		Clock:                   clock.RealClock{},
+		Observer:                observer,
+		MaxConcurrentReconciles: concurrency,
+	}).SetupWithManager(mgr), "setting up the QueueDrainer controller")
+	must(mgr.AddHealthzCheck("healthz", healthz.Ping), "adding health check")
+	must(mgr.AddReadyzCheck("readyz", healthz.Ping), "adding ready check")
+
+	log.Info("starting manager", "allowedRoleARNs", observer.AllowedRoleARNs)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func must(err error, what string) {
+	if err != nil {
+		ctrl.Log.WithName("setup").Error(err, what)
+		os.Exit(1)
+	}
+}

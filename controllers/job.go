@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/internal/queueurl"
+)
+
+// Environment variables the operator gives every container of a run.
+const (
+	EnvQueueURL = "QUEUE_URL"
+	EnvRegion   = "AWS_REGION"
+	EnvRun      = "DRAIN_RUN"
+)
+
+// runJob builds the Job of a run from the drainer's template: a work-queue
+// Job whose parallelism is the worker count and whose completions are unset,
+// so it completes when its pods have emptied the queue and exited 0.
+// The owner reference is set by the caller.
+func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
+	tmpl := qd.Spec.JobTemplate.DeepCopy()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        run.Name,
+			Namespace:   qd.Namespace,
+			Labels:      tmpl.Labels,
+			Annotations: tmpl.Annotations,
+		},
+		Spec: tmpl.Spec,
+	}
+	labels := map[string]string{v1alpha1.DrainerLabel: qd.Name, v1alpha1.RunLabel: run.Name}
+	job.Labels = merge(job.Labels, labels)
+	job.Spec.Template.Labels = merge(job.Spec.Template.Labels, labels)
+	job.Annotations = merge(job.Annotations, map[string]string{
+		v1alpha1.TriggerAnnotation:         string(run.Trigger),
+		v1alpha1.MessagesAtStartAnnotation: strconv.FormatInt(run.MessagesAtStart, 10),
+	})
+	job.Spec.Parallelism = &run.Workers
+	job.Spec.Completions = nil
+	if job.Spec.Template.Spec.RestartPolicy == "" {
+		job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
+	}
+
+	region := qd.Spec.Queue.Region
+	if region == "" {
+		region = queueurl.Region(qd.Spec.Queue.URL)
+	}
+	env := []corev1.EnvVar{{Name: EnvQueueURL, Value: qd.Spec.Queue.URL}, {Name: EnvRun, Value: run.Name}}
+	if region != "" {
+		env = append(env, corev1.EnvVar{Name: EnvRegion, Value: region})
+	}
+	pod := &job.Spec.Template.Spec
+	for _, cs := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
+		for i := range cs {
+			cs[i].Env = withDefaults(cs[i].Env, env)
+		}
+	}
+	return job
+}
+
+// withDefaults appends the variables the container does not set itself.
+func withDefaults(have, defaults []corev1.EnvVar) []corev1.EnvVar {
+	set := map[string]bool{}
+	for _, e := range have {
+		set[e.Name] = true
+	}
+	for _, e := range defaults {
+		if !set[e.Name] {
+			have = append(have, e)
+		}
+	}
+	return have
+}
+
+func merge(into, from map[string]string) map[string]string {
+	if into == nil {
+		into = make(map[string]string, len(from))
+	}
+	for k, v := range from {
+		into[k] = v
+	}
+	return into
+}
+
+// jobView is what planning needs to know of a Job.
+func jobView(j *batchv1.Job) plan.Job {
+	v := plan.Job{
+		Name:     j.Name,
+		Trigger:  v1alpha1.Trigger(j.Annotations[v1alpha1.TriggerAnnotation]),
+		Created:  j.CreationTimestamp.Time,
+		Deleting: j.DeletionTimestamp != nil,
+	}
+	v.MessagesAtStart, _ = strconv.ParseInt(j.Annotations[v1alpha1.MessagesAtStartAnnotation], 10, 64)
+	if j.Spec.Parallelism != nil {
+		v.Parallelism = *j.Spec.Parallelism
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue || (c.Type != batchv1.JobComplete && c.Type != batchv1.JobFailed) {
+			continue
+		}
+		v.Finished, v.Succeeded = true, c.Type == batchv1.JobComplete
+		v.FinishedAt = c.LastTransitionTime.Time
+		if !v.Succeeded {
+			v.Message = c.Reason
+			if c.Message != "" {
+				v.Message += ": " + c.Message
+			}
+		}
+	}
+	if v.Succeeded && j.Status.CompletionTime != nil {
+		v.FinishedAt = j.Status.CompletionTime.Time
+	}
+	return v
+}

@@ -1,0 +1,81 @@
+package controllers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+)
+
+// Metrics on controller-runtime's registry, served by the manager's metrics endpoint.
+var (
+	queueVisible = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "queue_visible_messages",
+		Help: "Visible messages in the drainer's queue (SQS ApproximateNumberOfMessages).",
+	}, []string{"namespace", "name"})
+	queueInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "queue_in_flight_messages",
+		Help: "Messages received but not deleted (SQS ApproximateNumberOfMessagesNotVisible).",
+	}, []string{"namespace", "name"})
+	queueOldestAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "queue_oldest_message_age_seconds",
+		Help: "Age of the oldest message from CloudWatch; absent while unknown or stale.",
+	}, []string{"namespace", "name"})
+	activeWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "active_run_workers",
+		Help: "Parallelism of the drainer's active run, 0 when idle.",
+	}, []string{"namespace", "name"})
+	runsStarted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "queuedrainer", Name: "runs_started_total",
+		Help: "Drain runs started, by trigger.",
+	}, []string{"namespace", "name", "trigger"})
+	runsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "queuedrainer", Name: "runs_finished_total",
+		Help: "Drain runs finished, by result and trigger.",
+	}, []string{"namespace", "name", "result", "trigger"})
+	runDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "queuedrainer", Name: "run_duration_seconds",
+		Help:    "Duration of finished drain runs.",
+		Buckets: prometheus.ExponentialBuckets(10, 2, 12), // 10 s to about 5.7 h
+	}, []string{"result", "trigger"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(queueVisible, queueInFlight, queueOldestAge, activeWorkers, runsStarted, runsFinished, runDuration)
+}
+
+// recordMetrics publishes a drainer's status and the runs it just started or finished.
+func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, started *v1alpha1.ActiveRun, finished []v1alpha1.RunRecord) {
+	ns, name := qd.Namespace, qd.Name
+	if q := st.Queue; q != nil {
+		queueVisible.WithLabelValues(ns, name).Set(float64(q.VisibleMessages))
+		queueInFlight.WithLabelValues(ns, name).Set(float64(q.InFlightMessages))
+		if q.OldestMessageAge != nil {
+			queueOldestAge.WithLabelValues(ns, name).Set(q.OldestMessageAge.Seconds())
+		} else {
+			queueOldestAge.DeleteLabelValues(ns, name)
+		}
+	}
+	workers := 0.0
+	if st.ActiveRun != nil {
+		workers = float64(st.ActiveRun.Workers)
+	}
+	activeWorkers.WithLabelValues(ns, name).Set(workers)
+	if started != nil {
+		runsStarted.WithLabelValues(ns, name, string(started.Trigger)).Inc()
+	}
+	for _, r := range finished {
+		runsFinished.WithLabelValues(ns, name, string(r.Result), string(r.Trigger)).Inc()
+		runDuration.WithLabelValues(string(r.Result), string(r.Trigger)).Observe(r.FinishedAt.Sub(r.StartedAt.Time).Seconds())
+	}
+}
+
+// forgetMetrics drops the series of a deleted drainer.
+func forgetMetrics(ns, name string) {
+	labels := map[string]string{"namespace": ns, "name": name}
+	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, activeWorkers} {
+		v.DeletePartialMatch(labels)
+	}
+	runsStarted.DeletePartialMatch(labels)
+	runsFinished.DeletePartialMatch(labels)
+}

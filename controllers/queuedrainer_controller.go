@@ -1,0 +1,251 @@
+// Package controllers holds the QueueDrainer reconciler: it gathers the
+// drainer, its Jobs and a queue observation, asks internal/plan what to do,
+// and applies the answer.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
+)
+
+// QueueDrainerReconciler runs consumer Jobs for QueueDrainers.
+type QueueDrainerReconciler struct {
+	client.Client
+	// APIReader reads past the cache, to tell a deleted Job from one the
+	// cache has not seen yet.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Observer  QueueObserver
+	// MaxConcurrentReconciles bounds how many drainers are handled at once.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers/status,verbs=get;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile gathers, decides and applies, then polls again after the
+// decision's RequeueAfter.
+func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	qd := &v1alpha1.QueueDrainer{}
+	if err := r.Get(ctx, req.NamespacedName, qd); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Observer.Forget(req.NamespacedName)
+			forgetMetrics(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !qd.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the garbage collector removes its Jobs
+	}
+
+	jobs, err := r.jobsOf(ctx, qd)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	views := make([]plan.Job, 0, len(jobs))
+	for _, j := range jobs {
+		views = append(views, jobView(j))
+	}
+	d := plan.Decide(plan.Input{
+		Now:     r.Clock.Now(),
+		Drainer: qd,
+		Jobs:    views,
+		Queue:   r.Observer.Observe(ctx, req.NamespacedName, qd.Spec.Queue),
+	})
+
+	if acts(d) {
+		// Acting on a stale copy could repeat what a newer pass already did
+		// (serve a drain request twice, replace a run twice): make sure the
+		// cache has caught up with our own last status write first.
+		current, err := r.isCurrent(ctx, qd)
+		if err != nil || !current {
+			return ctrl.Result{RequeueAfter: cacheLag}, err
+		}
+	}
+	created, err := r.apply(ctx, qd, jobs, d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	written, err := r.writeStatus(ctx, qd, d.Status)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.emit(qd, d, created, written)
+	if !written {
+		// Another writer got there first; decide again from its version.
+		return ctrl.Result{RequeueAfter: cacheLag}, nil
+	}
+	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// cacheLag is how long to wait for the informer cache to catch up.
+const cacheLag = 200 * time.Millisecond
+
+func acts(d plan.Decision) bool {
+	return d.Start != nil || d.Scale != nil || len(d.Delete) > 0
+}
+
+// isCurrent reports whether the cached drainer is the API server's latest.
+func (r *QueueDrainerReconciler) isCurrent(ctx context.Context, qd *v1alpha1.QueueDrainer) (bool, error) {
+	var live metav1.PartialObjectMetadata
+	live.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("QueueDrainer"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(qd), &live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return live.ResourceVersion == qd.ResourceVersion, nil
+}
+
+// writeStatus writes the new status if it changed. It reports false, and
+// no error, when the drainer changed since it was read.
+func (r *QueueDrainerReconciler) writeStatus(ctx context.Context, qd *v1alpha1.QueueDrainer, st v1alpha1.QueueDrainerStatus) (bool, error) {
+	if equality.Semantic.DeepEqual(qd.Status, st) {
+		return true, nil
+	}
+	// The optimistic lock makes a write from a stale read fail rather than
+	// undo what a newer pass recorded.
+	patch := client.MergeFromWithOptions(qd.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	qd.Status = st
+	err := r.Status().Patch(ctx, qd, patch)
+	if apierrors.IsConflict(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing status: %w", err)
+	}
+	return true, nil
+}
+
+// emit records the decision's Events and metrics. A started run is told
+// whenever its Job was created; everything else only once its status was
+// written, so that a pass that lost a write conflict does not tell it twice.
+func (r *QueueDrainerReconciler) emit(qd *v1alpha1.QueueDrainer, d plan.Decision, created, written bool) {
+	for _, e := range d.Events {
+		if e.Reason == plan.ReasonDrainStarted && !created || e.Reason != plan.ReasonDrainStarted && !written {
+			continue
+		}
+		kind := corev1.EventTypeNormal
+		if e.Warning {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(qd, nil, kind, e.Reason, "Reconcile", "%s", e.Message)
+	}
+	var started *v1alpha1.ActiveRun
+	if created {
+		started = d.Status.ActiveRun
+	}
+	var finished []v1alpha1.RunRecord
+	if written {
+		finished = d.Finished
+	}
+	recordMetrics(qd, &d.Status, started, finished)
+}
+
+// jobsOf lists the Jobs the drainer controls. The active run's Job is looked
+// up on the API server when the cache does not have it yet, so that a Job
+// created a moment ago is not taken for deleted.
+func (r *QueueDrainerReconciler) jobsOf(ctx context.Context, qd *v1alpha1.QueueDrainer) (map[string]*batchv1.Job, error) {
+	var list batchv1.JobList
+	if err := r.List(ctx, &list, client.InNamespace(qd.Namespace), client.MatchingLabels{v1alpha1.DrainerLabel: qd.Name}); err != nil {
+		return nil, fmt.Errorf("listing Jobs: %w", err)
+	}
+	jobs := map[string]*batchv1.Job{}
+	for i := range list.Items {
+		if metav1.IsControlledBy(&list.Items[i], qd) {
+			jobs[list.Items[i].Name] = &list.Items[i]
+		}
+	}
+	if run := qd.Status.ActiveRun; run != nil && jobs[run.Name] == nil {
+		var j batchv1.Job
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: qd.Namespace, Name: run.Name}, &j)
+		switch {
+		case err == nil && metav1.IsControlledBy(&j, qd):
+			jobs[j.Name] = &j
+		case err != nil && !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("getting Job %s: %w", run.Name, err)
+		}
+	}
+	return jobs, nil
+}
+
+// apply carries out the decision's Job changes: deletions, a scale-up, a
+// new run. It reports whether it created a Job.
+func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDrainer, jobs map[string]*batchv1.Job, d plan.Decision) (bool, error) {
+	for _, name := range d.Delete {
+		if j := jobs[name]; j != nil {
+			if err := r.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return false, fmt.Errorf("deleting Job %s: %w", name, err)
+			}
+		}
+	}
+	if s := d.Scale; s != nil && jobs[s.Job] != nil {
+		j := jobs[s.Job]
+		patch := client.MergeFrom(j.DeepCopy())
+		j.Spec.Parallelism = &s.To
+		if err := r.Patch(ctx, j, patch); err != nil {
+			return false, fmt.Errorf("scaling Job %s to %d workers: %w", s.Job, s.To, err)
+		}
+	}
+	if d.Start == nil {
+		return false, nil
+	}
+	job := runJob(qd, d.Start)
+	if err := controllerutil.SetControllerReference(qd, job, r.Scheme()); err != nil {
+		return false, err
+	}
+	err := r.Create(ctx, job)
+	if apierrors.IsAlreadyExists(err) {
+		var existing batchv1.Job
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), &existing); err != nil {
+			return false, fmt.Errorf("getting Job %s: %w", job.Name, err)
+		}
+		if !metav1.IsControlledBy(&existing, qd) {
+			r.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, "JobNameTaken", "Reconcile",
+				"cannot start run %s: a Job of that name exists and is not controlled by this drainer", job.Name)
+			return false, fmt.Errorf("job %s exists and is not controlled by this drainer", job.Name)
+		}
+		return false, nil // started by an earlier pass whose status write was lost
+	}
+	if err != nil {
+		r.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, "JobCreateFailed", "Reconcile", "cannot start run %s: %v", job.Name, err)
+		return false, fmt.Errorf("creating Job %s: %w", job.Name, err)
+	}
+	log.FromContext(ctx).Info("started drain run", "run", job.Name, "trigger", d.Start.Trigger, "workers", d.Start.Workers)
+	return true, nil
+}
+
+// SetupWithManager watches QueueDrainers (spec and annotation changes, not
+// status) and the Jobs they own.
+func (r *QueueDrainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.QueueDrainer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&batchv1.Job{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Named("queuedrainer").
+		Complete(r)
+}

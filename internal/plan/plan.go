@@ -1,0 +1,234 @@
+// Package plan decides what a QueueDrainer needs next. It does no I/O: the
+// controller gathers the drainer, its Jobs and a queue observation, calls
+// Decide, and applies the Decision. Time comes in through Input.Now.
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+)
+
+// StaleAfter is how old a CloudWatch datapoint may be before the age of the
+// oldest message is treated as unknown. SQS metrics arrive one to several
+// minutes late; older than this, a value says more about the past than now.
+const StaleAfter = 5 * time.Minute
+
+// minRequeue keeps a requeue strictly positive when a deadline is due now.
+const minRequeue = 100 * time.Millisecond
+
+// Input is everything a decision depends on.
+type Input struct {
+	Now     time.Time
+	Drainer *v1alpha1.QueueDrainer
+	// Jobs are the Jobs this drainer controls. A Job absent from this list
+	// is gone: the caller confirms that with the API server first.
+	Jobs  []Job
+	Queue Observation
+}
+
+// Job is what planning needs to know of a run's Job.
+type Job struct {
+	Name            string
+	Trigger         v1alpha1.Trigger
+	MessagesAtStart int64
+	Created         time.Time
+	Parallelism     int32
+	// Finished is true once the Job is Complete or Failed.
+	Finished   bool
+	Succeeded  bool
+	FinishedAt time.Time
+	// Message says why a finished Job failed.
+	Message string
+	// Deleting is true once the Job has a deletion timestamp.
+	Deleting bool
+	// Processed and Failed are exact counts reported by the workers, when known.
+	Processed *int64
+	Failed    *int64
+}
+
+// Observation is what was learned about the queue.
+type Observation struct {
+	At       time.Time
+	Visible  int64
+	InFlight int64
+	Delayed  int64
+	// Err is set when SQS could not be asked; the counts are then meaningless.
+	Err *Problem
+	// OldestAge is the newest CloudWatch datapoint, nil when none is known.
+	OldestAge *AgeSample
+	// MetricsErr is set when CloudWatch could not be asked.
+	MetricsErr *Problem
+}
+
+// AgeSample is a CloudWatch ApproximateAgeOfOldestMessage datapoint.
+type AgeSample struct {
+	Age time.Duration
+	At  time.Time
+}
+
+// Problem is a failure to observe, as a condition reason and a message.
+type Problem struct {
+	Reason  string
+	Message string
+}
+
+// Decision is what to do, as plain values.
+type Decision struct {
+	// Status is the drainer's new status.
+	Status v1alpha1.QueueDrainerStatus
+	// Start, when set, is a run to start by creating its Job.
+	Start *RunStart
+	// Scale, when set, raises the active run's parallelism.
+	Scale *Scale
+	// Delete lists Jobs to delete: replaced runs and runs past the history limits.
+	Delete []string
+	// Finished lists the runs recorded in this decision.
+	Finished []v1alpha1.RunRecord
+	Events   []Event
+	// RequeueAfter is when to look again; always in (0, pollInterval].
+	RequeueAfter time.Duration
+}
+
+// RunStart describes a run to start.
+type RunStart struct {
+	Name            string
+	Trigger         v1alpha1.Trigger
+	Workers         int32
+	MessagesAtStart int64
+}
+
+// Scale raises the parallelism of the active run's Job.
+type Scale struct {
+	Job      string
+	From, To int32
+}
+
+// Event is a Kubernetes Event to record on the drainer.
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Event reasons.
+const (
+	ReasonDrainStarted       = "DrainStarted"
+	ReasonDrainScaled        = "DrainScaled"
+	ReasonDrainSucceeded     = "DrainSucceeded"
+	ReasonDrainFailed        = "DrainFailed"
+	ReasonDrainReplaced      = "DrainReplaced"
+	ReasonDrainJobDeleted    = "DrainJobDeleted"
+	ReasonDrainRequestJoined = "DrainRequestJoined"
+	ReasonQueueUnreachable   = "QueueUnreachable"
+	ReasonQueueReachable     = "QueueReachable"
+	ReasonMetricsUnavailable = "MetricsUnavailable"
+	ReasonInvalidSchedule    = "InvalidSchedule"
+)
+
+// Decide returns what the drainer needs next.
+func Decide(in Input) Decision {
+	p := newPolicy(in.Drainer)
+	st := *in.Drainer.Status.DeepCopy()
+	st.ObservedGeneration = in.Drainer.Generation
+	d := &Decision{}
+
+	q := observeQueue(&st, in.Queue, in.Now, d)
+	trackRuns(&st, in.Jobs, q, in.Now, d)
+
+	sched, schedErr := p.schedule()
+	triggers := evaluate(in, &st, p, q, sched, d)
+	act(in, &st, p, q, triggers, d)
+
+	if sched != nil {
+		st.NextScheduleTime = timePtr(nextSlot(sched, in.Now))
+	} else {
+		st.NextScheduleTime = nil
+	}
+	pruneHistory(&st, in.Jobs, p, d)
+	setConditions(&st, in, p, q, schedErr, d)
+	d.RequeueAfter = requeueAfter(&st, p, in.Now, sched)
+	d.Status = st
+	return *d
+}
+
+// act starts, replaces or resizes runs for the triggers that fired.
+func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t firing, d *Decision) {
+	if p.suspend || !q.reachable {
+		return
+	}
+	if st.ActiveRun != nil {
+		if t.event != "" && p.concurrency == v1alpha1.ReplaceConcurrent {
+			replaceActive(st, in.Jobs, q, in.Now, t.event, d)
+			start(in, st, p, q, t.event, t.reason, d)
+			return
+		}
+		if t.manual {
+			d.Events = append(d.Events, Event{Reason: ReasonDrainRequestJoined, Message: fmt.Sprintf(
+				"drain request %q is served by the active run %s", st.LastHandledDrainRequest, st.ActiveRun.Name)})
+		}
+		scaleUp(st, p, q, d)
+		return
+	}
+	if trig := t.first(); trig != "" {
+		start(in, st, p, q, trig, t.reasons[trig], d)
+	}
+}
+
+func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, trig v1alpha1.Trigger, why string, d *Decision) {
+	n := st.LastRunNumber + 1
+	workers := p.workers(q.visible, st.Throughput)
+	name := RunName(in.Drainer.Name, n)
+	d.Start = &RunStart{Name: name, Trigger: trig, Workers: workers, MessagesAtStart: q.visible}
+	st.LastRunNumber = n
+	st.ActiveRun = &v1alpha1.ActiveRun{
+		Name: name, Trigger: trig, StartedAt: metav1.NewTime(in.Now),
+		Workers: workers, MessagesAtStart: q.visible,
+	}
+	d.Events = append(d.Events, Event{Reason: ReasonDrainStarted, Message: fmt.Sprintf(
+		"started run %s with %d workers: %s", name, workers, why)})
+}
+
+// RunName is the name of run n of a drainer and of its Job. It depends only
+// on the run number kept in status, so a restarted operator that plans the
+// same run again gets the same name and cannot create a second Job.
+func RunName(drainer string, n int64) string {
+	return fmt.Sprintf("%s-%d", drainer, n)
+}
+
+func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, d *Decision) {
+	want := p.workers(q.visible, st.Throughput)
+	if want <= st.ActiveRun.Workers {
+		return // never scale down: workers exit on their own when the queue is empty
+	}
+	d.Scale = &Scale{Job: st.ActiveRun.Name, From: st.ActiveRun.Workers, To: want}
+	d.Events = append(d.Events, Event{Reason: ReasonDrainScaled, Message: fmt.Sprintf(
+		"run %s raised from %d to %d workers: %d messages visible", st.ActiveRun.Name, st.ActiveRun.Workers, want, q.visible)})
+	st.ActiveRun.Workers = want
+}
+
+func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, now time.Time, sched schedule) time.Duration {
+	after := p.pollInterval
+	if st.ActiveRun == nil && st.LastRunFinishedAt != nil && p.cooldown > 0 {
+		if until := st.LastRunFinishedAt.Add(p.cooldown).Sub(now); until > 0 && until < after {
+			after = until
+		}
+	}
+	if st.NextScheduleTime != nil {
+		if until := st.NextScheduleTime.Sub(now); until < after {
+			after = until
+		}
+	}
+	return max(after, minRequeue)
+}
+
+func timePtr(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
+}

@@ -1,0 +1,85 @@
+// Package queueurl reads SQS queue URLs.
+package queueurl
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Queue is what an SQS queue URL says.
+type Queue struct {
+	Region  string
+	Account string
+	Name    string
+	FIFO    bool
+}
+
+var (
+	region    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	account   = regexp.MustCompile(`^[0-9]{12}$`)
+	queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+	fifoName  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,75}\.fifo$`)
+	// The host forms of SQS queue URLs; the group is the region.
+	hostForms = []*regexp.Regexp{
+		regexp.MustCompile(`^sqs\.([^.]*)\.amazonaws\.com(\.cn)?$`),
+		regexp.MustCompile(`^([^.]*)\.queue\.amazonaws\.com(\.cn)?$`),
+	}
+)
+
+// Parse reads https://sqs.<region>.amazonaws.com[.cn]/<account>/<name>, the
+// legacy https://<region>.queue.amazonaws.com[.cn]/<account>/<name> and
+// https://queue.amazonaws.com/<account>/<name> (us-east-1).
+func Parse(raw string) (Queue, error) {
+	fail := func(format string, args ...any) (Queue, error) {
+		return Queue{}, fmt.Errorf("queue URL %q: %s", raw, fmt.Sprintf(format, args...))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fail("%v", err)
+	}
+	switch {
+	case u.Scheme != "https":
+		return fail("scheme must be https")
+	case u.User != nil:
+		return fail("must not carry user information")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fail("must not have a query or fragment")
+	}
+	var q Queue
+	known := u.Host == "queue.amazonaws.com"
+	if known {
+		q.Region = "us-east-1"
+	}
+	for _, form := range hostForms {
+		if m := form.FindStringSubmatch(u.Host); m != nil {
+			known, q.Region = true, m[1]
+		}
+	}
+	if !known {
+		return fail("host must be an SQS endpoint such as sqs.us-east-1.amazonaws.com")
+	}
+	if !region.MatchString(q.Region) {
+		return fail("invalid region %q in host", q.Region)
+	}
+	parts := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	if len(parts) != 2 || !account.MatchString(parts[0]) {
+		return fail("path must be /<12-digit account>/<queue name>")
+	}
+	q.Account, q.Name = parts[0], parts[1]
+	q.FIFO = strings.HasSuffix(q.Name, ".fifo")
+	if !(queueName.MatchString(q.Name) || fifoName.MatchString(q.Name)) {
+		return fail("invalid queue name %q", q.Name)
+	}
+	return q, nil
+}
+
+// Region returns the region of a queue URL, or "" when it has none.
+func Region(raw string) string {
+	q, err := Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return q.Region
+}
