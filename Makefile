@@ -66,7 +66,7 @@ vet: ## Run go vet against code.
 # hack/kube-binaries.sh (first run: several minutes, progress on stderr) and
 # cached outside the repo. A KUBEBUILDER_ASSETS set by the caller wins.
 .PHONY: test
-test: manifests generate ## Run the tests against a real kube-apiserver and etcd (envtest).
+test: manifests generate emulators ## Run all tests: unit, envtest (real kube-apiserver and etcd) and the AWS emulators.
 	@assets="$${KUBEBUILDER_ASSETS:-}"; \
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -130,6 +130,15 @@ undeploy: kustomize ## Undeploy the controller. Call with ignore-not-found=true 
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 ##@ Dependencies
+
+EMULATOR_DIR := test/emulator
+
+.PHONY: emulators
+emulators: $(EMULATOR_DIR)/node_modules/.package-lock.json ## Install the SQS emulator (npm fauxqs, pinned by test/emulator/package-lock.json).
+
+$(EMULATOR_DIR)/node_modules/.package-lock.json: $(EMULATOR_DIR)/package-lock.json
+	cd $(EMULATOR_DIR) && npm ci --no-audit --no-fund
+	@touch $@
 
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)

@@ -114,7 +114,10 @@ func TestParseRefusesWhatIsNotAnSQSQueueURLAndSaysWhy(t *testing.T) {
 	}
 }
 
-var twelveDigits = regexp.MustCompile(`^[0-9]{12}$`)
+var (
+	twelveDigits = regexp.MustCompile(`^[0-9]{12}$`)
+	awsRegion    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) // as the CRD's spec.queue.region rule
+)
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
@@ -127,6 +130,9 @@ func FuzzParse(f *testing.F) {
 		"https://sqs.us-east-1.amazonaws.com/12345678901/orders",
 		"https://sqs..amazonaws.com/123456789012/orders",
 		"https://sqs.evil.cn/123456789012/orders",
+		"https://sqs.%25.amazonaws.com/123456789012/orders", // a region whose canonical URL does not parse
+		"https://sqs.%C3%A9.amazonaws.com/123456789012/orders",
+		"https://user@sqs.us-east-1.amazonaws.com/123456789012/orders?x#y",
 		"",
 		"%",
 	} {
@@ -148,6 +154,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if !twelveDigits.MatchString(q.Account) {
 			t.Fatalf("Parse(%q) account %q is not 12 digits", raw, q.Account)
+		}
+		if !awsRegion.MatchString(q.Region) {
+			t.Fatalf("Parse(%q) region %q is not an AWS region", raw, q.Region)
 		}
 		if r := queueurl.Region(raw); r != q.Region {
 			t.Fatalf("Region(%q) = %q, Parse says %q", raw, r, q.Region)

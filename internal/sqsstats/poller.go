@@ -47,7 +47,7 @@ type Poller struct {
 	watched map[types.NamespacedName]metricKey
 	ages    map[metricKey]plan.AgeSample
 	errs    map[[2]string]*plan.Problem // by (region, role)
-	polled  bool
+	polled  map[metricKey]bool          // the queues the last poll asked about
 	kick    chan struct{}
 }
 
@@ -85,7 +85,7 @@ func (p *Poller) Age(drainer types.NamespacedName) (*plan.AgeSample, *plan.Probl
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k, ok := p.watched[drainer]
-	if !ok || !p.polled {
+	if !ok || !p.polled[k] {
 		return nil, &plan.Problem{Reason: "NotPolledYet", Message: "CloudWatch has not been asked about this queue yet"}
 	}
 	if problem := p.errs[[2]string{k.region, k.roleARN}]; problem != nil {
@@ -102,6 +102,7 @@ func (p *Poller) init() {
 		p.watched = map[types.NamespacedName]metricKey{}
 		p.ages = map[metricKey]plan.AgeSample{}
 		p.errs = map[[2]string]*plan.Problem{}
+		p.polled = map[metricKey]bool{}
 		p.kick = make(chan struct{}, 1)
 	}
 }
@@ -151,10 +152,12 @@ func (p *Poller) Poll(ctx context.Context) {
 	now := p.now()
 	ages := map[metricKey]plan.AgeSample{}
 	errs := map[[2]string]*plan.Problem{}
+	polled := map[metricKey]bool{}
 	for g, queues := range groups {
 		names := make([]string, 0, len(queues))
 		for q := range queues {
 			names = append(names, q)
+			polled[metricKey{g[0], g[1], q}] = true
 		}
 		sort.Strings(names)
 		got, err := fetchAges(ctx, p.Clients.CloudWatch(g[0], g[1]), names, now.Add(-p.Window), now)
@@ -168,7 +171,7 @@ func (p *Poller) Poll(ctx context.Context) {
 	}
 
 	p.mu.Lock()
-	p.ages, p.errs, p.polled = ages, errs, true
+	p.ages, p.errs, p.polled = ages, errs, polled
 	p.mu.Unlock()
 }
 

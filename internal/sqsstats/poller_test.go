@@ -518,7 +518,7 @@ func TestPollerStartPollsEveryPeriodUntilTheContextEnds(t *testing.T) {
 			t.Errorf("Start returned %v when its context ended, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Start did not return within 3.5s of its context ending")
+		t.Fatal("Start did not return within 3.5s of its context ending (5s after it began)")
 	}
 	polls := len(cw.recorded())
 	t.Logf("%d polls in 1.5s with a 20ms period", polls)

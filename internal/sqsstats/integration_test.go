@@ -1,0 +1,114 @@
+package sqsstats_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+)
+
+// startFauxqs runs the real SQS emulator for one test and points the SDK's
+// standard endpoint variable at it, as an operator would be configured.
+func startFauxqs(t *testing.T) (*sqs.Client, aws.Config) {
+	t.Helper()
+	p, err := emulator.StartFauxqs(context.Background(), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
+	cfg, err := emulator.AWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqs.NewFromConfig(cfg), cfg
+}
+
+// noAges stands in for the CloudWatch poller where a test is about SQS only.
+type noAges struct{}
+
+func (noAges) Watch(types.NamespacedName, sqsstats.Target) {}
+func (noAges) Forget(types.NamespacedName)                 {}
+func (noAges) Age(types.NamespacedName) (*plan.AgeSample, *plan.Problem) {
+	return nil, nil
+}
+
+func TestDepthMatchesWhatWasSentReceivedAndDeleted(t *testing.T) {
+	ctx := context.Background()
+	api, cfg := startFauxqs(t)
+	url, err := emulator.CreateQueue(ctx, api, "orders", nil)
+	must(t, err)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	drainer := types.NamespacedName{Namespace: "shop", Name: "orders"}
+	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")}
+
+	check := func(step string, visible, inFlight, delayed int64) {
+		t.Helper()
+		o := obs.Observe(ctx, drainer, spec)
+		if o.Err != nil {
+			t.Fatalf("%s: %+v", step, o.Err)
+		}
+		if o.Visible != visible || o.InFlight != inFlight || o.Delayed != delayed {
+			t.Errorf("%s: visible %d in flight %d delayed %d, want %d %d %d", step, o.Visible, o.InFlight, o.Delayed, visible, inFlight, delayed)
+		}
+	}
+	check("empty", 0, 0, 0)
+	must(t, emulator.SendMessages(ctx, api, url, 25, 0))
+	check("25 sent", 25, 0, 0)
+
+	got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+	must(t, err)
+	if len(got.Messages) != 10 {
+		t.Fatalf("received %d messages, want 10", len(got.Messages))
+	}
+	check("10 received", 15, 10, 0)
+	for _, m := range got.Messages {
+		_, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		must(t, err)
+	}
+	check("10 deleted", 15, 0, 0)
+	must(t, emulator.SendMessages(ctx, api, url, 3, 60))
+	check("3 delayed", 15, 0, 3)
+}
+
+func TestMissingQueueIsReportedAsQueueDoesNotExist(t *testing.T) {
+	_, cfg := startFauxqs(t)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	o := obs.Observe(context.Background(), types.NamespacedName{Namespace: "shop", Name: "gone"},
+		v1alpha1.QueueSpec{URL: emulator.CanonicalURL("no-such-queue")})
+	if o.Err == nil || o.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
+		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonQueueDoesNotExist)
+	}
+	t.Logf("condition message: %s", o.Err.Message)
+}
+
+func TestStoppedEmulatorIsANetworkError(t *testing.T) {
+	ctx := context.Background()
+	p, err := emulator.StartFauxqs(ctx, os.Stderr)
+	must(t, err)
+	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
+	cfg, err := emulator.AWSConfig(ctx)
+	must(t, err)
+	p.Stop()
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}, Timeout: 5 * time.Second}
+	o := obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
+	if o.Err == nil || o.Err.Reason != sqsstats.ReasonNetworkError {
+		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonNetworkError)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
