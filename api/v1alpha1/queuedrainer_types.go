@@ -121,7 +121,7 @@ type QueueSpec struct {
 	// AWS_ENDPOINT_URL_SQS variable; the URL stays an SQS URL.
 	// +required
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https://(sqs[.][a-z0-9-]+[.]amazonaws[.]com([.]cn)?|[a-z0-9-]+[.]queue[.]amazonaws[.]com([.]cn)?|queue[.]amazonaws[.]com)/[0-9]{12}/([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}[.]fifo)$')",message="queue.url must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https://(sqs[.][a-z]{2}(-[a-z]+)+-[0-9]+[.]amazonaws[.]com([.]cn)?|[a-z]{2}(-[a-z]+)+-[0-9]+[.]queue[.]amazonaws[.]com([.]cn)?|queue[.]amazonaws[.]com)/[0-9]{12}/([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}[.]fifo)$')",message="queue.url must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/orders"
 	URL string `json:"url"`
 
 	// Region of the queue. When empty it is taken from the URL.

@@ -2,13 +2,17 @@ package sqsstats_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
@@ -110,5 +114,42 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCloudWatchDownLeavesAgeUnknownWhileDepthStillStartsADrain(t *testing.T) {
+	ctx := context.Background()
+	deadPort, err := emulator.FreePort()
+	must(t, err)
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDWATCH", fmt.Sprintf("http://127.0.0.1:%d", deadPort))
+	api, cfg := startFauxqs(t)
+	url, err := emulator.CreateQueue(ctx, api, "orders", nil)
+	must(t, err)
+	must(t, emulator.SendMessages(ctx, api, url, 1500, 0))
+
+	clients := &sqsstats.Clients{Base: cfg}
+	poller := sqsstats.NewPoller(clients)
+	obs := &sqsstats.Observer{Clients: clients, Ages: poller, Timeout: 10 * time.Second}
+	key := types.NamespacedName{Namespace: "shop", Name: "orders"}
+	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")}
+	obs.Observe(ctx, key, spec) // registers the queue with the poller
+	poller.Poll(ctx)
+	o := obs.Observe(ctx, key, spec)
+	if o.Err != nil || o.Visible != 1500 {
+		t.Fatalf("SQS observation: visible %d, err %+v; want 1500 and no error", o.Visible, o.Err)
+	}
+	if o.OldestAge != nil || o.MetricsErr == nil || o.MetricsErr.Reason != sqsstats.ReasonNetworkError {
+		t.Fatalf("age %+v, metrics error %+v; want unknown age and reason %s", o.OldestAge, o.MetricsErr, sqsstats.ReasonNetworkError)
+	}
+
+	qd := &v1alpha1.QueueDrainer{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", Generation: 1}}
+	qd.Spec.Queue = spec
+	qd.Spec.Triggers = v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000), OldestMessageAge: &metav1.Duration{Duration: time.Minute}}
+	d := plan.Decide(plan.Input{Now: time.Now(), Drainer: qd, Queue: o})
+	if d.Start == nil || d.Start.Trigger != v1alpha1.TriggerQueueDepth || d.Start.Workers != 2 {
+		t.Fatalf("start %+v, want a QueueDepth run with 2 workers", d.Start)
+	}
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionMetricsAvailable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != sqsstats.ReasonNetworkError {
+		t.Errorf("MetricsAvailable %+v, want False/%s", c, sqsstats.ReasonNetworkError)
 	}
 }

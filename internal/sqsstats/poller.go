@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,10 +25,12 @@ type CloudWatchAPI interface {
 // MaxQueriesPerCall is GetMetricData's limit on queries in one request.
 const MaxQueriesPerCall = 500
 
-// metricKey names one queue's metric: CloudWatch is regional, and a role
-// reaches one account, so the queue name is unique within (region, role).
+// metricKey names one queue's metric. CloudWatch is regional and answers
+// for the account the credentials belong to, so a queue in another account
+// needs a roleARN in that account; the account is in the key so that two
+// same-named queues are never taken for one.
 type metricKey struct {
-	region, roleARN, queue string
+	region, roleARN, account, queue string
 }
 
 // Poller is the one CloudWatch poller of the manager. Every period it
@@ -59,7 +62,7 @@ func NewPoller(clients ClientSource) *Poller {
 // Watch implements AgeSource. A queue not watched before is fetched soon,
 // not a whole period later.
 func (p *Poller) Watch(drainer types.NamespacedName, t Target) {
-	k := metricKey{t.Region, t.RoleARN, t.Queue.Name}
+	k := metricKey{t.Region, t.RoleARN, t.Queue.Account, t.Queue.Name}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
@@ -116,6 +119,9 @@ func (p *Poller) Start(ctx context.Context) error {
 	p.init()
 	kick := p.kick
 	p.mu.Unlock()
+	if p.Period <= 0 {
+		p.Period = time.Minute
+	}
 	ticker := time.NewTicker(p.Period)
 	defer ticker.Stop()
 	for {
@@ -145,7 +151,7 @@ func (p *Poller) Poll(ctx context.Context) {
 		if groups[g] == nil {
 			groups[g] = map[string]bool{}
 		}
-		groups[g][k.queue] = true
+		groups[g][k.account+"/"+k.queue] = true
 	}
 	p.mu.Unlock()
 
@@ -154,10 +160,17 @@ func (p *Poller) Poll(ctx context.Context) {
 	errs := map[[2]string]*plan.Problem{}
 	polled := map[metricKey]bool{}
 	for g, queues := range groups {
+		// Within one (region, role) the credentials reach one account:
+		// same-named queues of several accounts share one answer.
 		names := make([]string, 0, len(queues))
-		for q := range queues {
-			names = append(names, q)
-			polled[metricKey{g[0], g[1], q}] = true
+		seen := map[string]bool{}
+		for aq := range queues {
+			account, q, _ := strings.Cut(aq, "/")
+			polled[metricKey{g[0], g[1], account, q}] = true
+			if !seen[q] {
+				seen[q] = true
+				names = append(names, q)
+			}
 		}
 		sort.Strings(names)
 		got, err := fetchAges(ctx, p.Clients.CloudWatch(g[0], g[1]), names, now.Add(-p.Window), now)
@@ -165,8 +178,11 @@ func (p *Poller) Poll(ctx context.Context) {
 			errs[g] = Classify(err)
 			log.FromContext(ctx).Info("CloudWatch GetMetricData failed", "region", g[0], "role", g[1], "error", err.Error())
 		}
-		for q, s := range got {
-			ages[metricKey{g[0], g[1], q}] = s
+		for aq := range queues {
+			account, q, _ := strings.Cut(aq, "/")
+			if s, ok := got[q]; ok {
+				ages[metricKey{g[0], g[1], account, q}] = s
+			}
 		}
 	}
 
