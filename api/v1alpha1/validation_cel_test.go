@@ -300,9 +300,11 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			field:  "spec.queue.url", message: "queue.url must be an SQS queue URL",
 		},
 		{
-			name:   "queue url whose region is not a region",
-			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Queue.URL = "https://sqs.x.amazonaws.com/123456789012/orders" },
-			field:  "spec.queue.url", message: "queue.url must be an SQS queue URL",
+			name: "queue url whose region is not a region",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://sqs.x.amazonaws.com/123456789012/orders"
+			},
+			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
 		},
 		{
 			name: "queue url over http",

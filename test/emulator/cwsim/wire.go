@@ -63,6 +63,8 @@ func mustEncMode() cbor.EncMode {
 		ShortestFloat: cbor.ShortestFloatNone,
 		NaNConvert:    cbor.NaNConvertNone,
 		InfConvert:    cbor.InfConvertNone,
+		// Empty lists go out as [] rather than null.
+		NilContainers: cbor.NilContainerAsEmpty,
 	}.EncMode()
 	if err != nil {
 		panic(err)
