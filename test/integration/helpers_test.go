@@ -1,0 +1,197 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+)
+
+// switchable serves through next, or drops every connection while down.
+type switchable struct {
+	next http.Handler
+	down atomic.Bool
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
+	s.next.ServeHTTP(w, r)
+}
+
+func startHTTP(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+var nsCounter atomic.Int32
+
+// newQueueAndDrainer creates an emulator queue and a drainer for it in a new namespace.
+func newQueueAndDrainer(t *testing.T, queue string, triggers v1alpha1.Triggers) (types.NamespacedName, string) {
+	t.Helper()
+	ctx := context.Background()
+	url, err := emulator.CreateQueue(ctx, sqsAPI, queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("it%d", nsCounter.Add(1))
+	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	return createDrainer(t, ns, queue, triggers), url
+}
+
+func createDrainer(t *testing.T, ns, queue string, triggers v1alpha1.Triggers) types.NamespacedName {
+	t.Helper()
+	qd := &v1alpha1.QueueDrainer{
+		ObjectMeta: metav1.ObjectMeta{Name: queue, Namespace: ns},
+		Spec: v1alpha1.QueueDrainerSpec{
+			Queue:    v1alpha1.QueueSpec{URL: emulator.CanonicalURL(queue)},
+			Triggers: triggers,
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
+			}}}},
+			PollInterval: &metav1.Duration{Duration: time.Second},
+		},
+	}
+	must(t, k8s.Create(context.Background(), qd))
+	return client.ObjectKeyFromObject(qd)
+}
+
+func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
+	t.Helper()
+	qd := &v1alpha1.QueueDrainer{}
+	must(t, k8s.Get(context.Background(), key, qd))
+	return qd
+}
+
+func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job {
+	t.Helper()
+	var list batchv1.JobList
+	must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace), client.MatchingLabels{v1alpha1.DrainerLabel: key.Name}))
+	return list.Items
+}
+
+func condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
+	if c := meta.FindStatusCondition(qd.Status.Conditions, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+// eventually retries cond until it returns "" or the time is up.
+func eventually(t *testing.T, within time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = cond(); last == "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: still not true after %s: %s", what, within, last)
+}
+
+func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
+	t.Helper()
+	var found eventsv1.Event
+	eventually(t, 20*time.Second, "event "+reason, func() string {
+		var list eventsv1.EventList
+		must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)))
+		for _, e := range list.Items {
+			if e.Regarding.Name == key.Name && e.Reason == reason {
+				found = e
+				return ""
+			}
+		}
+		return "not yet"
+	})
+	return found
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func k8sCreateNamespace(name string) error {
+	return k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+}
+
+// countingClients counts the SQS calls the operator makes through the real clients.
+type countingClients struct {
+	sqsstats.ClientSource
+	mu    sync.Mutex
+	calls map[string]int // "<operation> <queue URL or name>"
+}
+
+func (c *countingClients) SQS(region, roleARN string) sqsstats.SQSAPI {
+	return countingSQS{c.ClientSource.SQS(region, roleARN), c}
+}
+
+func (c *countingClients) count(op, queue string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[op+" "+queue]++
+}
+
+// Calls returns how many times op was called for a queue whose URL or name ends with suffix.
+func (c *countingClients) Calls(op, suffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.calls {
+		if strings.HasPrefix(k, op+" ") && strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+type countingSQS struct {
+	sqsstats.SQSAPI
+	c *countingClients
+}
+
+func (s countingSQS) GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, opts ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	s.c.count("GetQueueUrl", "/"+aws.ToString(in.QueueName))
+	return s.SQSAPI.GetQueueUrl(ctx, in, opts...)
+}
+
+func (s countingSQS) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	s.c.count("GetQueueAttributes", aws.ToString(in.QueueUrl))
+	return s.SQSAPI.GetQueueAttributes(ctx, in, opts...)
+}

@@ -1,0 +1,135 @@
+// Package integration runs the operator's manager, with its real AWS
+// observation, against a real kube-apiserver and etcd (envtest), the fauxqs
+// SQS emulator and the CloudWatch simulator publishing AWS/SQS metrics.
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/controllers"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
+)
+
+// period is how often the simulator publishes AWS/SQS metrics and the
+// poller fetches them; AWS does both once a minute.
+const period = 2 * time.Second
+
+var (
+	k8s    client.Client
+	sqsAPI *sqs.Client
+	cw     *cwsim.Server
+	// sqsCalls counts the operator's SQS calls, by operation and queue.
+	sqsCalls *countingClients
+	// cwDown makes the CloudWatch endpoint drop connections, as if it were unreachable.
+	cwDown = &switchable{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`")
+		return 1
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	fq, err := emulator.StartFauxqs(ctx, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer fq.Stop()
+	cw = cwsim.New(cwsim.Options{})
+	cwDown.next = cw
+	cwURL, stopCW, err := startHTTP(cwDown)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stopCW()
+	pub, err := cwsim.NewPublisher(cw, cwsim.PublisherOptions{SQSEndpoint: fq.Endpoint, Period: period})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() { _ = pub.Run(ctx) }()
+
+	// The operator finds the emulators the way it would in a cluster: through
+	// the SDK's standard endpoint variables and its default credential chain.
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_SQS": fq.Endpoint, "AWS_ENDPOINT_URL_CLOUDWATCH": cwURL,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": emulator.Region,
+	} {
+		os.Setenv(k, v)
+	}
+	awsCfg, err := emulator.AWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	sqsAPI = sqs.NewFromConfig(awsCfg)
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: controllers.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	clients := &countingClients{ClientSource: &sqsstats.Clients{Base: awsCfg}}
+	sqsCalls = clients
+	poller := sqsstats.NewPoller(clients)
+	poller.Period = period
+	if err := mgr.Add(poller); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r := &controllers.QueueDrainerReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("queue-drainer"), Clock: clock.RealClock{},
+		Observer: &sqsstats.Observer{Clients: clients, Ages: poller, Timeout: 10 * time.Second},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
