@@ -44,6 +44,9 @@ type Poller struct {
 	Period time.Duration
 	// Window is how far back datapoints are looked for (metrics arrive late).
 	Window time.Duration
+	// Settle is how long a poll that a newly watched queue asked for waits,
+	// so that drainers created together share it. Default 1 s.
+	Settle time.Duration
 	Now    func() time.Time
 
 	mu      sync.Mutex
@@ -132,10 +135,14 @@ func (p *Poller) Start(ctx context.Context) error {
 		case <-ticker.C:
 		case <-kick:
 			// Let the other drainers created at the same time join this poll.
+			settle := p.Settle
+			if settle <= 0 {
+				settle = time.Second
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Second):
+			case <-time.After(settle):
 			}
 		}
 	}

@@ -470,6 +470,7 @@ func TestPollerStartPollsAtOnceAndSoonAfterANewQueue(t *testing.T) {
 	p, _ := newPoller(map[string]*fakeCW{"us-east-1": cw})
 	p.Now = nil          // the real clock
 	p.Period = time.Hour // so that no poll below comes from the ticker
+	p.Settle = 3 * time.Second
 	p.Watch(nn("orders"), target("us-east-1", "", "orders"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -478,14 +479,14 @@ func TestPollerStartPollsAtOnceAndSoonAfterANewQueue(t *testing.T) {
 	started := time.Now()
 	go func() { done <- p.Start(ctx) }()
 
-	// At once: well before the one-second pause that follows a new queue.
-	waitFor(t, 700*time.Millisecond, "the first poll", asks(cw, "orders"))
+	// At once: well before the settle pause that follows a new queue.
+	waitFor(t, 2*time.Second, "the first poll", asks(cw, "orders"))
 	t.Logf("first poll %v after Start", time.Since(started))
 	waitFor(t, time.Second, "Age of orders", func() bool { s, _ := p.Age(nn("orders")); return s != nil })
 
 	p.Watch(nn("refunds"), target("us-east-1", "", "refunds"))
 	watched := time.Now()
-	waitFor(t, 5*time.Second, "a poll for the newly watched refunds", asks(cw, "refunds"))
+	waitFor(t, 10*time.Second, "a poll for the newly watched refunds", asks(cw, "refunds"))
 	t.Logf("refunds polled %v after Watch", time.Since(watched))
 	waitFor(t, time.Second, "Age of refunds", func() bool { s, _ := p.Age(nn("refunds")); return s != nil })
 	wantAge(t, p, nn("refunds"), plan.AgeSample{Age: 20 * time.Second, At: now.Add(-time.Minute)})
