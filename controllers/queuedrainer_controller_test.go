@@ -11,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -20,11 +19,11 @@ import (
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/test/kubetest"
 )
 
 const (
 	wait = 15 * time.Second
-	tick = 100 * time.Millisecond
 	// quiet is how long a test watches for something that must not happen;
 	// the drainers poll every second, so this spans several decisions.
 	quiet = 3 * time.Second
@@ -65,48 +64,29 @@ func newDrainer(t *testing.T, mutate ...func(*v1alpha1.QueueDrainer)) types.Name
 	return key
 }
 
+func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
+	return kubetest.Drainer(t, k8s, key)
+}
+
+func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job { return kubetest.Jobs(t, k8s, key) }
+
+func eventually(t *testing.T, what string, cond func() string) {
+	kubetest.Eventually(t, wait, what, cond)
+}
+
+func never(t *testing.T, what string, cond func() string) { kubetest.Never(t, quiet, what, cond) }
+
+func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
+	return kubetest.WaitEvent(t, k8s, key, reason, wait)
+}
+
+var (
+	condition = kubetest.Condition
+	must      = kubetest.Must
+)
+
 func setVisible(key types.NamespacedName, n int64) {
 	observer.set(key, plan.Observation{Visible: n})
-}
-
-func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
-	t.Helper()
-	qd := &v1alpha1.QueueDrainer{}
-	must(t, k8s.Get(context.Background(), key, qd))
-	return qd
-}
-
-func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job {
-	t.Helper()
-	var list batchv1.JobList
-	must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace), client.MatchingLabels{v1alpha1.DrainerLabel: key.Name}))
-	return list.Items
-}
-
-// eventually retries cond until it returns "" or the wait is over.
-func eventually(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(tick)
-	}
-	t.Fatalf("%s: still not true after %s: %s", what, wait, last)
-}
-
-// never fails if cond returns a non-empty string during the quiet period.
-func never(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(quiet)
-	for time.Now().Before(deadline) {
-		if got := cond(); got != "" {
-			t.Fatalf("%s: %s", what, got)
-		}
-		time.Sleep(tick)
-	}
 }
 
 // waitJobs waits until the drainer has exactly n Jobs and returns them.
@@ -157,37 +137,6 @@ func finishJob(t *testing.T, job *batchv1.Job, succeeded bool) {
 		}
 	}
 	must(t, k8s.Status().Update(ctx, job))
-}
-
-func condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
-	if c := meta.FindStatusCondition(qd.Status.Conditions, typ); c != nil {
-		return *c
-	}
-	return metav1.Condition{}
-}
-
-func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
-	t.Helper()
-	var found eventsv1.Event
-	eventually(t, "event "+reason, func() string {
-		var list eventsv1.EventList
-		must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)))
-		for _, e := range list.Items {
-			if e.Regarding.Name == key.Name && e.Reason == reason {
-				found = e
-				return ""
-			}
-		}
-		return fmt.Sprintf("%d events, none %s", len(list.Items), reason)
-	})
-	return found
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestDrainStartsWhenDepthCrossesThreshold(t *testing.T) {

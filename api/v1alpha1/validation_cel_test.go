@@ -38,13 +38,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	drainv1alpha1 "github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/test/kubetest"
 )
 
 // k8s talks to the test API server. Unknown fields are refused, as
@@ -57,32 +56,9 @@ func TestMain(m *testing.M) {
 }
 
 func runWithAPIServer(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: these tests run a real kube-apiserver and etcd.\n"+
-			"Run `make test` (it builds or reuses them and sets KUBEBUILDER_ASSETS), or\n"+
-			"  KUBEBUILDER_ASSETS=\"$(make -s envtest)\" go test ./api/...")
-		return 1
-	}
-
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := drainv1alpha1.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-	}
-	cfg, err := env.Start()
+	env, cfg, err := kubetest.Start()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the test API server (KUBEBUILDER_ASSETS=%s): %v\n"+
-			"Is the CRD generated? Run `make manifests`.\n", os.Getenv("KUBEBUILDER_ASSETS"), err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() {
@@ -90,7 +66,7 @@ func runWithAPIServer(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stopping the test API server: %v\n", err)
 		}
 	}()
-
+	scheme := kubetest.Scheme()
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme, FieldValidation: metav1.FieldValidationStrict})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

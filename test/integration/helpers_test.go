@@ -16,7 +16,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +23,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/test/kubetest"
 )
 
 // switchable serves through next, or drops every connection while down.
@@ -85,65 +85,6 @@ func createDrainer(t *testing.T, ns, queue string, triggers v1alpha1.Triggers) t
 	return client.ObjectKeyFromObject(qd)
 }
 
-func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
-	t.Helper()
-	qd := &v1alpha1.QueueDrainer{}
-	must(t, k8s.Get(context.Background(), key, qd))
-	return qd
-}
-
-func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job {
-	t.Helper()
-	var list batchv1.JobList
-	must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace), client.MatchingLabels{v1alpha1.DrainerLabel: key.Name}))
-	return list.Items
-}
-
-func condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
-	if c := meta.FindStatusCondition(qd.Status.Conditions, typ); c != nil {
-		return *c
-	}
-	return metav1.Condition{}
-}
-
-// eventually retries cond until it returns "" or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: still not true after %s: %s", what, within, last)
-}
-
-func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
-	t.Helper()
-	var found eventsv1.Event
-	eventually(t, 20*time.Second, "event "+reason, func() string {
-		var list eventsv1.EventList
-		must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)))
-		for _, e := range list.Items {
-			if e.Regarding.Name == key.Name && e.Reason == reason {
-				found = e
-				return ""
-			}
-		}
-		return "not yet"
-	})
-	return found
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func k8sCreateNamespace(name string) error {
 	return k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 }
@@ -195,3 +136,19 @@ func (s countingSQS) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAtt
 	s.c.count("GetQueueAttributes", aws.ToString(in.QueueUrl))
 	return s.SQSAPI.GetQueueAttributes(ctx, in, opts...)
 }
+
+func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
+	return kubetest.Drainer(t, k8s, key)
+}
+
+func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job { return kubetest.Jobs(t, k8s, key) }
+
+func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
+	return kubetest.WaitEvent(t, k8s, key, reason, 20*time.Second)
+}
+
+var (
+	eventually = kubetest.Eventually
+	condition  = kubetest.Condition
+	must       = kubetest.Must
+)

@@ -1,0 +1,138 @@
+// Package kubetest holds what the envtest suites share: starting a real
+// kube-apiserver and etcd with the project's CRD, and waiting for what a
+// user would see on the API server.
+package kubetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+)
+
+// Tick is how often the waiting helpers look again.
+const Tick = 100 * time.Millisecond
+
+// Scheme knows the Kubernetes types and the QueueDrainer API.
+func Scheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start runs kube-apiserver and etcd from KUBEBUILDER_ASSETS with the
+// project's CRD installed. The caller stops the environment.
+func Start() (*envtest.Environment, *rest.Config, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting envtest: %w", err)
+	}
+	return env, cfg, nil
+}
+
+// Eventually retries cond until it returns "" or the time is up; the last
+// non-empty answer says what was seen instead.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = cond(); last == "" {
+			return
+		}
+		time.Sleep(Tick)
+	}
+	t.Fatalf("%s: still not true after %s: %s", what, within, last)
+}
+
+// Never fails as soon as cond returns a non-empty answer during the period.
+func Never(t testing.TB, during time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(during)
+	for time.Now().Before(deadline) {
+		if got := cond(); got != "" {
+			t.Fatalf("%s: %s", what, got)
+		}
+		time.Sleep(Tick)
+	}
+}
+
+// Drainer reads a QueueDrainer.
+func Drainer(t testing.TB, c client.Client, key types.NamespacedName) *v1alpha1.QueueDrainer {
+	t.Helper()
+	qd := &v1alpha1.QueueDrainer{}
+	Must(t, c.Get(context.Background(), key, qd))
+	return qd
+}
+
+// Jobs lists the Jobs labelled as the drainer's.
+func Jobs(t testing.TB, c client.Client, key types.NamespacedName) []batchv1.Job {
+	t.Helper()
+	var list batchv1.JobList
+	Must(t, c.List(context.Background(), &list, client.InNamespace(key.Namespace), client.MatchingLabels{v1alpha1.DrainerLabel: key.Name}))
+	return list.Items
+}
+
+// Condition returns a condition of the drainer, or a zero one.
+func Condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
+	if c := meta.FindStatusCondition(qd.Status.Conditions, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+// WaitEvent waits for an Event with this reason about the drainer.
+func WaitEvent(t testing.TB, c client.Client, key types.NamespacedName, reason string, within time.Duration) eventsv1.Event {
+	t.Helper()
+	var found eventsv1.Event
+	Eventually(t, within, "event "+reason, func() string {
+		var list eventsv1.EventList
+		Must(t, c.List(context.Background(), &list, client.InNamespace(key.Namespace)))
+		for _, e := range list.Items {
+			if e.Regarding.Name == key.Name && e.Reason == reason {
+				found = e
+				return ""
+			}
+		}
+		return fmt.Sprintf("%d events, none %s", len(list.Items), reason)
+	})
+	return found
+}
+
+// Must stops the test on an error.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
