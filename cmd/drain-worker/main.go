@@ -1,0 +1,148 @@
+/*
+Copyright 2026 The queue-drainer Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command drain-worker empties an SQS queue through a handler and exits 0
+// once the queue is empty, so that a Kubernetes Job of such workers
+// completes when the queue is drained. It is the reference consumer of
+// queue-drainer; most users wrap their own handler with it.
+//
+//	drain-worker --http http://localhost:8080/handle     # POST each body; 2xx = done
+//	drain-worker --exec -- ./process-order                # body on stdin; exit 0 = done
+//
+// QUEUE_URL (set by the operator) names the queue. On SIGTERM it stops
+// receiving, finishes what it is handling within --grace-period and gives
+// the rest back to the queue. On exit it writes a JSON summary to stdout
+// and to the termination-message file, where the operator reads it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/queuedrainer/queue-drainer/internal/queueurl"
+	"github.com/queuedrainer/queue-drainer/internal/worker"
+)
+
+func main() {
+	var (
+		queueURL, httpURL, terminationLog string
+		execMode                          bool
+		cfg                               worker.Config
+	)
+	flag.StringVar(&queueURL, "queue-url", os.Getenv("QUEUE_URL"), "The queue to drain (default $QUEUE_URL).")
+	flag.StringVar(&httpURL, "http", "", "POST each message to this URL; a 2xx answer means done.")
+	flag.BoolVar(&execMode, "exec", false, "Run the command after -- for each message, body on stdin; exit 0 means done.")
+	flag.IntVar(&cfg.Receivers, "receivers", 4, "Parallel long-polling receivers, 10 messages a call.")
+	flag.IntVar(&cfg.Handlers, "concurrency", 16, "Messages handled at once.")
+	flag.DurationVar(&cfg.HandlerTimeout, "handler-timeout", time.Minute, "Time one message may take.")
+	flag.DurationVar(&cfg.WaitTime, "wait-time", 20*time.Second, "Long-poll wait (at most 20s).")
+	flag.DurationVar(&cfg.VisibilityTimeout, "visibility-timeout", 0, "Visibility timeout to receive with (default: the queue's).")
+	flag.IntVar(&cfg.EmptyPolls, "empty-polls", 1, "Empty long polls in a row, per receiver, that mean the queue is empty.")
+	flag.DurationVar(&cfg.GracePeriod, "grace-period", 20*time.Second, "After SIGTERM, time for started messages to finish before they are released.")
+	flag.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where to write the JSON summary for Kubernetes; empty to skip.")
+	flag.Parse()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+
+	handler, err := newHandler(httpURL, execMode, flag.Args())
+	if err != nil || queueURL == "" {
+		if err == nil {
+			err = fmt.Errorf("no queue: set QUEUE_URL or --queue-url")
+		}
+		fmt.Fprintln(os.Stderr, "drain-worker:", err)
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("loading AWS configuration", "error", err)
+		os.Exit(1)
+	}
+	api := sqs.NewFromConfig(awsCfg)
+	resolved, err := resolve(ctx, api, queueURL)
+	if err != nil {
+		log.Error("finding the queue", "queue", queueURL, "error", err)
+		os.Exit(1)
+	}
+	cfg.Progress = func(s worker.Summary) {
+		log.Info("progress", "processed", s.Processed, "failed", s.Failed, "received", s.Received,
+			"messagesPerSecond", fmt.Sprintf("%.0f", float64(s.Processed)/max(s.Seconds, 0.001)))
+	}
+	log.Info("draining", "queue", queueURL, "receivers", cfg.Receivers, "concurrency", cfg.Handlers)
+	summary, runErr := worker.Run(ctx, api, resolved, handler, cfg)
+	writeSummary(summary, terminationLog, log)
+	if runErr != nil {
+		log.Error("drain failed", "error", runErr)
+		os.Exit(1)
+	}
+}
+
+func newHandler(httpURL string, execMode bool, args []string) (worker.Handler, error) {
+	switch {
+	case httpURL != "" && execMode:
+		return nil, fmt.Errorf("choose one of --http and --exec")
+	case httpURL != "":
+		return worker.HTTPHandler{URL: httpURL}, nil
+	case execMode && len(args) > 0:
+		return worker.ExecHandler{Command: args}, nil
+	case execMode:
+		return nil, fmt.Errorf("--exec needs a command after --")
+	default:
+		return nil, fmt.Errorf("choose a handler: --http URL or --exec -- COMMAND")
+	}
+}
+
+// resolve asks SQS for the queue's own URL by name and account: the same
+// URL on AWS, the emulator's behind AWS_ENDPOINT_URL_SQS.
+func resolve(ctx context.Context, api *sqs.Client, raw string) (string, error) {
+	q, err := queueurl.Parse(raw)
+	if err != nil {
+		if strings.HasPrefix(raw, "http://") {
+			return raw, nil // already an emulator's URL
+		}
+		return "", err
+	}
+	out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name), QueueOwnerAWSAccountId: aws.String(q.Account)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+func writeSummary(s worker.Summary, path string, log *slog.Logger) {
+	line, _ := json.Marshal(s)
+	fmt.Println(string(line))
+	if path == "" {
+		return
+	}
+	if err := os.WriteFile(path, append(line, '\n'), 0o644); err != nil {
+		log.Warn("cannot write the termination message", "path", path, "error", err)
+	}
+}

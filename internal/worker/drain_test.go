@@ -1,0 +1,352 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/queuedrainer/queue-drainer/internal/worker"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+)
+
+// newQueue starts fauxqs for one test and creates a queue in it.
+func newQueue(t *testing.T, name string, attrs map[string]string) (*sqs.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := emulator.StartFauxqs(ctx, os.Stderr)
+	must(t, err)
+	t.Cleanup(p.Stop)
+	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
+	cfg, err := emulator.AWSConfig(ctx)
+	must(t, err)
+	api := sqs.NewFromConfig(cfg)
+	url, err := emulator.CreateQueue(ctx, api, name, attrs)
+	must(t, err)
+	return api, url
+}
+
+// sendNumbered sends bodies "0".."n-1".
+func sendNumbered(t *testing.T, api *sqs.Client, url string, n int) {
+	t.Helper()
+	for from := 0; from < n; from += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for i := from; i < min(from+10, n); i++ {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(strconv.Itoa(i))})
+		}
+		out, err := api.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		must(t, err)
+		if len(out.Failed) > 0 {
+			t.Fatalf("%d sends refused", len(out.Failed))
+		}
+	}
+}
+
+func depth(t *testing.T, api *sqs.Client, url string) (visible, inFlight int) {
+	t.Helper()
+	out, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+	must(t, err)
+	visible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+	inFlight, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
+	return visible, inFlight
+}
+
+// spy records which messages were deleted, to check that each had been
+// handled successfully first.
+type spy struct {
+	worker.SQSAPI
+	mu        sync.Mutex
+	bodyOf    map[string]string // receipt handle -> body
+	deleted   map[string]int    // body -> deletions
+	extended  int
+	extension []int32
+}
+
+func newSpy(api worker.SQSAPI) *spy {
+	return &spy{SQSAPI: api, bodyOf: map[string]string{}, deleted: map[string]int{}}
+}
+
+func (s *spy) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := s.SQSAPI.ReceiveMessage(ctx, in, opts...)
+	if err == nil {
+		s.mu.Lock()
+		for _, m := range out.Messages {
+			s.bodyOf[aws.ToString(m.ReceiptHandle)] = aws.ToString(m.Body)
+		}
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+func (s *spy) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	out, err := s.SQSAPI.DeleteMessageBatch(ctx, in, opts...)
+	if err == nil {
+		failed := map[string]bool{}
+		for _, f := range out.Failed {
+			failed[aws.ToString(f.Id)] = true
+		}
+		s.mu.Lock()
+		for _, e := range in.Entries {
+			if !failed[aws.ToString(e.Id)] {
+				s.deleted[s.bodyOf[aws.ToString(e.ReceiptHandle)]]++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+func (s *spy) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	s.mu.Lock()
+	for _, e := range in.Entries {
+		if e.VisibilityTimeout > 0 {
+			s.extended++
+		}
+	}
+	s.mu.Unlock()
+	return s.SQSAPI.ChangeMessageVisibilityBatch(ctx, in, opts...)
+}
+
+// ledger is a handler's record of what it did.
+type ledger struct {
+	mu        sync.Mutex
+	succeeded map[string]int
+	calls     map[string]int
+}
+
+func newLedger() *ledger { return &ledger{succeeded: map[string]int{}, calls: map[string]int{}} }
+
+func (l *ledger) record(body string, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls[body]++
+	if ok {
+		l.succeeded[body]++
+	}
+}
+
+func fast() worker.Config {
+	return worker.Config{WaitTime: time.Second, GracePeriod: 5 * time.Second}
+}
+
+func TestEveryMessageIsProcessedExactlyOnceWhenTheHandlerFailsOneTimeInFive(t *testing.T) {
+	const n = 500
+	api, url := newQueue(t, "flaky", map[string]string{"VisibilityTimeout": "1"})
+	sendNumbered(t, api, url, n)
+	s := newSpy(api)
+	l := newLedger()
+	var rngMu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	h := worker.HandlerFunc(func(_ context.Context, m worker.Message) error {
+		rngMu.Lock()
+		ok := rng.IntN(5) != 0
+		rngMu.Unlock()
+		l.record(m.Body, ok)
+		if !ok {
+			return fmt.Errorf("simulated failure")
+		}
+		return nil
+	})
+	sum, err := worker.Run(context.Background(), s, url, h, fast())
+	must(t, err)
+	t.Logf("summary %+v", sum)
+
+	failures := 0
+	for i := range n {
+		body := strconv.Itoa(i)
+		if l.succeeded[body] != 1 {
+			t.Errorf("message %s succeeded %d times, want exactly once", body, l.succeeded[body])
+		}
+		if s.deleted[body] != 1 {
+			t.Errorf("message %s deleted %d times, want once", body, s.deleted[body])
+		}
+		failures += l.calls[body] - l.succeeded[body]
+	}
+	for body, n := range s.deleted {
+		if l.succeeded[body] < n {
+			t.Errorf("message %q deleted %d times but handled successfully %d times", body, n, l.succeeded[body])
+		}
+	}
+	if sum.Processed != n || sum.Failed != int64(failures) {
+		t.Errorf("summary processed %d failed %d, want %d and %d", sum.Processed, sum.Failed, n, failures)
+	}
+	if v, f := depth(t, api, url); v != 0 || f != 0 {
+		t.Errorf("queue left with %d visible, %d in flight", v, f)
+	}
+}
+
+func TestMessagesThatAlwaysFailEndInTheDeadLetterQueue(t *testing.T) {
+	api, dlq := newQueue(t, "orders-dlq", nil)
+	attrs, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(dlq),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	must(t, err)
+	url, err := emulator.CreateQueue(context.Background(), api, "orders", map[string]string{
+		"VisibilityTimeout": "1",
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"3"}`, attrs.Attributes["QueueArn"]),
+	})
+	must(t, err)
+	sendNumbered(t, api, url, 20)
+	s := newSpy(api)
+	l := newLedger()
+	sum, err := worker.Run(context.Background(), s, url, worker.HandlerFunc(func(_ context.Context, m worker.Message) error {
+		l.record(m.Body, false)
+		return fmt.Errorf("poison")
+	}), fast())
+	must(t, err)
+	t.Logf("summary %+v", sum)
+	if sum.Processed != 0 || len(s.deleted) != 0 {
+		t.Errorf("processed %d, deleted %v: nothing may be deleted when every handling fails", sum.Processed, s.deleted)
+	}
+	for i := range 20 {
+		if c := l.calls[strconv.Itoa(i)]; c != 3 {
+			t.Errorf("message %d handled %d times, want maxReceiveCount = 3", i, c)
+		}
+	}
+	if v, _ := depth(t, api, dlq); v != 20 {
+		t.Errorf("dead-letter queue holds %d messages, want 20", v)
+	}
+	if v, f := depth(t, api, url); v != 0 || f != 0 {
+		t.Errorf("queue left with %d visible, %d in flight", v, f)
+	}
+}
+
+func TestSIGTERMInTheMiddleOfADrainLosesNothing(t *testing.T) {
+	const n = 400
+	api, url := newQueue(t, "interrupted", map[string]string{"VisibilityTimeout": "30"})
+	sendNumbered(t, api, url, n)
+	s := newSpy(api)
+	l := newLedger()
+	ctx, sigterm := context.WithCancel(context.Background())
+	cfg := fast()
+	cfg.Handlers = 4
+	cfg.GracePeriod = 2 * time.Second
+	go func() { time.Sleep(time.Second); sigterm() }()
+	sum, err := worker.Run(ctx, s, url, worker.HandlerFunc(func(ctx context.Context, m worker.Message) error {
+		select {
+		case <-time.After(50 * time.Millisecond):
+			l.record(m.Body, true)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}), cfg)
+	must(t, err)
+	t.Logf("summary %+v", sum)
+	if sum.Processed == 0 || sum.Processed >= n {
+		t.Fatalf("processed %d of %d: the SIGTERM should have come mid-drain", sum.Processed, n)
+	}
+	// Everything is either processed (and deleted) or back in the queue, visible now.
+	visible, inFlight := depth(t, api, url)
+	if inFlight != 0 || int64(visible)+sum.Processed != n {
+		t.Errorf("after SIGTERM: %d processed + %d visible (+%d in flight), want %d and none in flight", sum.Processed, visible, inFlight, n)
+	}
+	for body, c := range s.deleted {
+		if c != 1 || l.succeeded[body] != 1 {
+			t.Errorf("message %s deleted %d times, handled %d times", body, c, l.succeeded[body])
+		}
+	}
+	if int64(len(s.deleted)) != sum.Processed {
+		t.Errorf("%d messages deleted, summary says %d processed", len(s.deleted), sum.Processed)
+	}
+}
+
+func TestEmptyQueueEndsTheDrainWithinOneLongPoll(t *testing.T) {
+	_, url := newQueue(t, "empty", nil)
+	api := sqsClient(t)
+	cfg := fast()
+	cfg.WaitTime = 2 * time.Second
+	start := time.Now()
+	sum, err := worker.Run(context.Background(), api, url, worker.HandlerFunc(func(context.Context, worker.Message) error { return nil }), cfg)
+	must(t, err)
+	took := time.Since(start)
+	t.Logf("empty queue: returned after %s (long-poll wait %s)", took.Round(time.Millisecond), cfg.WaitTime)
+	if took > cfg.WaitTime+time.Second || sum.Received != 0 {
+		t.Errorf("returned after %s having received %d, want within one long poll (%s)", took, sum.Received, cfg.WaitTime)
+	}
+}
+
+func TestSlowHandlerKeepsItsMessageInvisibleAndGetsNoDuplicate(t *testing.T) {
+	api, url := newQueue(t, "slow", map[string]string{"VisibilityTimeout": "2"})
+	sendNumbered(t, api, url, 3)
+	s := newSpy(api)
+	l := newLedger()
+	cfg := fast()
+	sum, err := worker.Run(context.Background(), s, url, worker.HandlerFunc(func(_ context.Context, m worker.Message) error {
+		time.Sleep(5 * time.Second) // 2.5 visibility timeouts
+		l.record(m.Body, true)
+		return nil
+	}), cfg)
+	must(t, err)
+	t.Logf("summary %+v, visibility extensions %d", sum, s.extended)
+	for i := range 3 {
+		if c := l.calls[strconv.Itoa(i)]; c != 1 {
+			t.Errorf("message %d handled %d times, want once: its visibility must be extended", i, c)
+		}
+	}
+	if s.extended == 0 || sum.Received != 3 || sum.Processed != 3 {
+		t.Errorf("extensions %d, received %d, processed %d", s.extended, sum.Received, sum.Processed)
+	}
+}
+
+func TestFIFOGroupsAreHandledInOrderEvenAfterAFailure(t *testing.T) {
+	api, url := newQueue(t, "ordered.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "1"})
+	const groups, perGroup = 3, 10
+	for g := range groups {
+		for i := range perGroup {
+			_, err := api.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url),
+				MessageBody: aws.String(fmt.Sprintf("%d/%d", g, i)), MessageGroupId: aws.String(strconv.Itoa(g))})
+			must(t, err)
+		}
+	}
+	var mu sync.Mutex
+	next := map[string]int{} // group -> next expected index
+	failedOnce := false
+	sum, err := worker.Run(context.Background(), api, url, worker.HandlerFunc(func(_ context.Context, m worker.Message) error {
+		var g, i int
+		fmt.Sscanf(m.Body, "%d/%d", &g, &i)
+		mu.Lock()
+		defer mu.Unlock()
+		if i != next[m.GroupID] {
+			t.Errorf("group %s: got message %d, expected %d", m.GroupID, i, next[m.GroupID])
+		}
+		if g == 1 && i == 4 && !failedOnce {
+			failedOnce = true
+			return fmt.Errorf("fail once in the middle of group 1")
+		}
+		next[m.GroupID] = i + 1
+		return nil
+	}), fast())
+	must(t, err)
+	t.Logf("summary %+v", sum)
+	for g := range groups {
+		if next[strconv.Itoa(g)] != perGroup {
+			t.Errorf("group %d: handled up to %d, want all %d", g, next[strconv.Itoa(g)], perGroup)
+		}
+	}
+	if sum.Processed != groups*perGroup || sum.Failed != 1 {
+		t.Errorf("processed %d failed %d, want %d and 1", sum.Processed, sum.Failed, groups*perGroup)
+	}
+}
+
+func sqsClient(t *testing.T) *sqs.Client {
+	t.Helper()
+	cfg, err := emulator.AWSConfig(context.Background())
+	must(t, err)
+	return sqs.NewFromConfig(cfg)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

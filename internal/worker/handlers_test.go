@@ -1,0 +1,67 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/queuedrainer/queue-drainer/internal/worker"
+)
+
+func TestHTTPHandlerPostsTheBodyWithAttributesAsHeaders(t *testing.T) {
+	var got struct{ body, id, attr, odd string }
+	status := http.StatusNoContent
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.body, got.id = string(b), r.Header.Get("X-Message-Id")
+		got.attr, got.odd = r.Header.Get("X-Message-Attribute-Tenant"), r.Header.Get("X-Message-Attribute-Note")
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	h := worker.HTTPHandler{URL: srv.URL}
+	msg := worker.Message{ID: "m-1", Body: "héllo\x00wörld", Attributes: map[string]string{"Tenant": "acme", "Note": "naïve"}}
+	if err := h.Handle(context.Background(), msg); err != nil {
+		t.Fatalf("2xx answer: %v", err)
+	}
+	if got.body != msg.Body || got.id != "m-1" || got.attr != "acme" || got.odd != "" {
+		t.Errorf("server saw body %q id %q tenant %q note %q; want the body byte for byte, non-ASCII attributes left out", got.body, got.id, got.attr, got.odd)
+	}
+	status = http.StatusInternalServerError
+	if err := h.Handle(context.Background(), msg); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Errorf("500 answer gave %v, want an error naming the status", err)
+	}
+}
+
+func TestHTTPHandlerGivesUpAtItsDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // an endpoint that hangs
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := (worker.HTTPHandler{URL: srv.URL}).Handle(ctx, worker.Message{Body: "x"}); err == nil {
+		t.Error("a handler past its deadline succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("gave up after %s, want at its 200ms deadline", took)
+	}
+}
+
+func TestExecHandlerPassesTheBodyOnStdin(t *testing.T) {
+	ok := worker.ExecHandler{Command: []string{"sh", "-c", `test "$(cat)" = "order 42" && test "$MESSAGE_ID" = m-7`}}
+	if err := ok.Handle(context.Background(), worker.Message{ID: "m-7", Body: "order 42"}); err != nil {
+		t.Errorf("exit 0 expected: %v", err)
+	}
+	bad := worker.ExecHandler{Command: []string{"sh", "-c", `echo "cannot parse order" >&2; exit 3`}}
+	err := bad.Handle(context.Background(), worker.Message{Body: "x"})
+	if err == nil || !strings.Contains(err.Error(), "cannot parse order") {
+		t.Errorf("exit 3 gave %v, want an error with the command's last stderr line", err)
+	}
+}

@@ -1,0 +1,83 @@
+// Package worker is the drain engine of cmd/drain-worker: it empties an SQS
+// queue through a handler and returns once the queue is empty. It never
+// deletes a message its handler did not accept, and on shutdown it finishes
+// or releases (visibility 0) every message it holds.
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// SQSAPI is the part of the SQS client the worker uses.
+type SQSAPI interface {
+	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, opts ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// Message is what a handler gets.
+type Message struct {
+	ID   string
+	Body string
+	// GroupID is the FIFO message group, "" on standard queues.
+	GroupID string
+	// Attributes holds the message attributes (string and number values)
+	// and the system attributes, such as ApproximateReceiveCount.
+	Attributes   map[string]string
+	ReceiveCount int
+}
+
+// Handler processes one message. A nil error means the message is done and
+// may be deleted; any error leaves it to SQS to deliver again (and, past the
+// queue's maxReceiveCount, to its dead-letter queue).
+type Handler interface {
+	Handle(ctx context.Context, m Message) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, m Message) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// Config tunes a drain. Zero values take the defaults in brackets.
+type Config struct {
+	// Receivers long-poll ReceiveMessage in parallel, 10 messages a call [4].
+	Receivers int
+	// Handlers is how many messages are handled at once [16].
+	Handlers int
+	// HandlerTimeout bounds one message's handling [1m].
+	HandlerTimeout time.Duration
+	// WaitTime is the long-poll wait of ReceiveMessage, at most 20 s [20s].
+	WaitTime time.Duration
+	// VisibilityTimeout is asked for on receive [the queue's own].
+	VisibilityTimeout time.Duration
+	// EmptyPolls is how many empty long polls in a row, per receiver, with
+	// nothing in flight, mean the queue is empty [1].
+	EmptyPolls int
+	// GracePeriod is how long, after ctx ends, in-flight messages may still
+	// finish before they are released [20s].
+	GracePeriod time.Duration
+	// Progress, when set, is called every ProgressEvery with the counts so far.
+	Progress      func(Summary)
+	ProgressEvery time.Duration
+}
+
+// Summary is what a drain did. Its JSON is the worker's termination
+// message, which the operator sums over a run's pods.
+type Summary struct {
+	Kind      string  `json:"kind"` // always "DrainSummary"
+	Received  int64   `json:"received"`
+	Processed int64   `json:"processed"`
+	Failed    int64   `json:"failed"`
+	Released  int64   `json:"released"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// SummaryKind marks a Summary's JSON.
+const SummaryKind = "DrainSummary"

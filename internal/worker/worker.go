@@ -1,0 +1,542 @@
+package worker
+
+import (
+	"context"
+
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// maxReceiveErrors in a row end the drain with an error: the queue is gone,
+// or access was taken away.
+const maxReceiveErrors = 10
+
+func (c Config) withDefaults() Config {
+	if c.Receivers <= 0 {
+		c.Receivers = 4
+	}
+	if c.Handlers <= 0 {
+		c.Handlers = 16
+	}
+	if c.HandlerTimeout <= 0 {
+		c.HandlerTimeout = time.Minute
+	}
+	if c.WaitTime <= 0 || c.WaitTime > 20*time.Second {
+		c.WaitTime = 20 * time.Second
+	}
+	if c.EmptyPolls <= 0 {
+		c.EmptyPolls = 1
+	}
+	if c.GracePeriod <= 0 {
+		c.GracePeriod = 20 * time.Second
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 5 * time.Second
+	}
+	return c
+}
+
+// held is a received message the worker is responsible for until it is
+// deleted, left to SQS after a failure, or released.
+type held struct {
+	msg      Message
+	receipt  string
+	deadline time.Time // when SQS would make it visible again
+}
+
+type drain struct {
+	api      SQSAPI
+	queueURL string
+	handler  Handler
+	cfg      Config
+	fifo     bool
+	vis      time.Duration
+
+	mu      sync.Mutex
+	held    map[string]*held // by receipt handle
+	parked  int
+	wake    chan struct{} // closed when messages arrive, to unpark receivers
+	dueBack time.Time     // failed messages reappear until then
+	drained chan struct{}
+	fatal   error
+
+	received, processed, failed, released atomic.Int64
+
+	work    chan []*held // one message, or a FIFO group's messages in order
+	deletes chan *held
+}
+
+// Run drains the queue and returns when it is empty, or when ctx ends (a
+// SIGTERM) after finishing or releasing what it holds. The error is set
+// when the queue could not be drained (it cannot be read, for example).
+func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config) (Summary, error) {
+	start := time.Now()
+	cfg = cfg.withDefaults()
+	d := &drain{
+		api: api, queueURL: queueURL, handler: h, cfg: cfg,
+		fifo:    strings.HasSuffix(queueURL, ".fifo"),
+		held:    map[string]*held{},
+		wake:    make(chan struct{}),
+		drained: make(chan struct{}),
+		work:    make(chan []*held, cfg.Handlers),
+		deletes: make(chan *held, 10*cfg.Handlers),
+	}
+	var err error
+	if d.vis, err = visibilityTimeout(ctx, api, queueURL, cfg.VisibilityTimeout); err != nil {
+		return d.summary(start), err
+	}
+
+	// Receiving stops when the queue is drained, on a fatal error, or when ctx ends.
+	recvCtx, stopReceiving := context.WithCancel(ctx)
+	defer stopReceiving()
+	go func() {
+		select {
+		case <-d.drained:
+		case <-recvCtx.Done():
+		}
+		stopReceiving()
+	}()
+	// Handling goes on for the grace period after ctx ends.
+	handleCtx, stopHandling := context.WithCancel(context.Background())
+	defer stopHandling()
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-time.After(cfg.GracePeriod):
+			stopHandling()
+		case <-handleCtx.Done():
+		}
+	}()
+
+	var receivers, handlers, background sync.WaitGroup
+	for range cfg.Receivers {
+		receivers.Add(1)
+		go func() { defer receivers.Done(); d.receive(recvCtx) }()
+	}
+	for range cfg.Handlers {
+		handlers.Add(1)
+		go func() { defer handlers.Done(); d.handle(ctx, handleCtx) }()
+	}
+	deleterDone := make(chan struct{})
+	go func() { defer close(deleterDone); d.deleteLoop() }()
+	extendCtx, stopExtending := context.WithCancel(context.Background())
+	background.Add(2)
+	go func() { defer background.Done(); d.extendLoop(extendCtx) }()
+	go func() { defer background.Done(); d.progressLoop(extendCtx, start) }()
+
+	receivers.Wait()
+	close(d.work)
+	handlers.Wait()
+	close(d.deletes)
+	<-deleterDone
+	stopExtending()
+	background.Wait()
+	d.releaseAll() // whatever is still held after the grace period
+
+	d.mu.Lock()
+	err = d.fatal
+	d.mu.Unlock()
+	return d.summary(start), err
+}
+
+func (d *drain) summary(start time.Time) Summary {
+	return Summary{Kind: SummaryKind, Received: d.received.Load(), Processed: d.processed.Load(),
+		Failed: d.failed.Load(), Released: d.released.Load(), Seconds: time.Since(start).Seconds()}
+}
+
+// visibilityTimeout is the configured one or the queue's own.
+func visibilityTimeout(ctx context.Context, api SQSAPI, queueURL string, configured time.Duration) (time.Duration, error) {
+	if configured > 0 {
+		return configured, nil
+	}
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout}})
+	if err != nil {
+		return 0, fmt.Errorf("reading the queue's visibility timeout: %w", err)
+	}
+	secs, err := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
+	if err != nil || secs <= 0 {
+		return 30 * time.Second, nil // SQS's default
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+// receive long-polls until the queue is drained or receiving stops. After
+// EmptyPolls empty polls with nothing held and no failed message due back,
+// a receiver parks; when all have parked, the queue is drained.
+func (d *drain) receive(ctx context.Context) {
+	empties, errorsInRow := 0, 0
+	for ctx.Err() == nil {
+		if empties >= d.cfg.EmptyPolls {
+			if done, polled := d.park(ctx); done {
+				return
+			} else if polled {
+				empties = 0
+			}
+		}
+		out, err := d.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(d.queueURL),
+			MaxNumberOfMessages:         10,
+			WaitTimeSeconds:             int32(d.cfg.WaitTime / time.Second),
+			VisibilityTimeout:           int32(d.vis / time.Second),
+			MessageAttributeNames:       []string{"All"},
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errorsInRow++; errorsInRow >= maxReceiveErrors {
+				d.stop(fmt.Errorf("receiving from %s failed %d times in a row: %w", d.queueURL, errorsInRow, err))
+				return
+			}
+			sleep(ctx, time.Second)
+			continue
+		}
+		errorsInRow = 0
+		if len(out.Messages) == 0 {
+			empties++
+			continue
+		}
+		empties = 0
+		d.dispatch(ctx, d.hold(out.Messages))
+	}
+}
+
+// park waits while nothing is held, until messages arrive elsewhere (then
+// polled is true) or every receiver has parked (then done is true). It does
+// not park while messages are held or failed ones are due back.
+func (d *drain) park(ctx context.Context) (done, polled bool) {
+	d.mu.Lock()
+	if len(d.held) > 0 || time.Now().Before(d.dueBack) {
+		d.mu.Unlock()
+		return false, false
+	}
+	d.parked++
+	if d.parked == d.cfg.Receivers {
+		select {
+		case <-d.drained:
+		default:
+			close(d.drained)
+		}
+		d.mu.Unlock()
+		return true, false
+	}
+	wake := d.wake
+	d.mu.Unlock()
+	select {
+	case <-wake:
+		d.mu.Lock()
+		d.parked--
+		d.mu.Unlock()
+		return false, true
+	case <-d.drained:
+		return true, false
+	case <-ctx.Done():
+		return true, false
+	}
+}
+
+// stop ends receiving because of a fatal error.
+func (d *drain) stop(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fatal == nil {
+		d.fatal = err
+	}
+	select {
+	case <-d.drained:
+	default:
+		close(d.drained)
+	}
+}
+
+// hold records received messages and wakes parked receivers.
+func (d *drain) hold(msgs []sqstypes.Message) []*held {
+	now := time.Now()
+	hs := make([]*held, 0, len(msgs))
+	d.mu.Lock()
+	for _, m := range msgs {
+		h := &held{msg: toMessage(m), receipt: aws.ToString(m.ReceiptHandle), deadline: now.Add(d.vis)}
+		d.held[h.receipt] = h
+		hs = append(hs, h)
+	}
+	close(d.wake)
+	d.wake = make(chan struct{})
+	d.mu.Unlock()
+	d.received.Add(int64(len(msgs)))
+	return hs
+}
+
+// dispatch hands messages to the handlers: one at a time on standard
+// queues; on FIFO queues the messages of one group go together, in order.
+func (d *drain) dispatch(ctx context.Context, hs []*held) {
+	var units [][]*held
+	if d.fifo {
+		byGroup := map[string]int{}
+		for _, h := range hs {
+			i, ok := byGroup[h.msg.GroupID]
+			if !ok {
+				i = len(units)
+				byGroup[h.msg.GroupID] = i
+				units = append(units, nil)
+			}
+			units[i] = append(units[i], h)
+		}
+	} else {
+		for _, h := range hs {
+			units = append(units, []*held{h})
+		}
+	}
+	for i, u := range units {
+		select {
+		case d.work <- u:
+		case <-ctx.Done():
+			for _, rest := range units[i:] {
+				d.release(rest)
+			}
+			return
+		}
+	}
+}
+
+// handle runs messages through the handler. Once ctx ends it starts
+// nothing new and releases what it is given; handleCtx bounds the grace
+// period of what has started.
+func (d *drain) handle(ctx, handleCtx context.Context) {
+	for unit := range d.work {
+		for i, h := range unit {
+			if ctx.Err() != nil {
+				d.release(unit[i:])
+				break
+			}
+			hctx, cancel := context.WithTimeout(handleCtx, d.cfg.HandlerTimeout)
+			err := d.handler.Handle(hctx, h.msg)
+			cancel()
+			if err == nil {
+				d.deletes <- h
+				continue
+			}
+			if handleCtx.Err() != nil {
+				d.release(unit[i:]) // cut short by shutdown: back to the queue now
+				break
+			}
+			d.fail(h)
+			if d.fifo {
+				d.release(unit[i+1:]) // later messages of the group must wait for this one
+				break
+			}
+		}
+	}
+}
+
+// fail leaves a message to SQS: it is visible again at its deadline.
+func (d *drain) fail(h *held) {
+	d.failed.Add(1)
+	d.mu.Lock()
+	delete(d.held, h.receipt)
+	if h.deadline.After(d.dueBack) {
+		d.dueBack = h.deadline
+	}
+	d.mu.Unlock()
+}
+
+// deleteLoop deletes handled messages in batches of up to 10.
+func (d *drain) deleteLoop() {
+	batch := make([]*held, 0, 10)
+	flush := time.NewTicker(50 * time.Millisecond)
+	defer flush.Stop()
+	for {
+		select {
+		case h, ok := <-d.deletes:
+			if !ok {
+				d.deleteBatch(batch)
+				return
+			}
+			if batch = append(batch, h); len(batch) == 10 {
+				d.deleteBatch(batch)
+				batch = batch[:0]
+			}
+		case <-flush.C:
+			d.deleteBatch(batch)
+			batch = batch[:0]
+		}
+	}
+}
+
+// deleteBatch deletes messages, retrying failed entries. A message that
+// cannot be deleted is released: SQS will deliver it again.
+func (d *drain) deleteBatch(batch []*held) {
+	pending := append([]*held(nil), batch...)
+	for attempt := 0; len(pending) > 0 && attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(pending))
+		for i, h := range pending {
+			entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := d.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(d.queueURL), Entries: entries})
+		cancel()
+		if err != nil {
+			continue
+		}
+		var retry []*held
+		for _, f := range out.Failed {
+			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(pending) {
+				retry = append(retry, pending[i])
+			}
+		}
+		d.forget(pending, retry)
+		d.processed.Add(int64(len(pending) - len(retry)))
+		pending = retry
+	}
+	if len(pending) > 0 {
+		d.release(pending)
+	}
+}
+
+// forget drops deleted messages (all of done but those in keep) from held.
+func (d *drain) forget(done, keep []*held) {
+	kept := map[*held]bool{}
+	for _, h := range keep {
+		kept[h] = true
+	}
+	d.mu.Lock()
+	for _, h := range done {
+		if !kept[h] {
+			delete(d.held, h.receipt)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// release gives messages back to the queue at once (visibility 0).
+func (d *drain) release(hs []*held) {
+	if len(hs) == 0 {
+		return
+	}
+	d.changeVisibility(hs, 0)
+	d.released.Add(int64(len(hs)))
+	d.mu.Lock()
+	for _, h := range hs {
+		delete(d.held, h.receipt)
+	}
+	d.mu.Unlock()
+}
+
+func (d *drain) releaseAll() {
+	d.mu.Lock()
+	var hs []*held
+	for _, h := range d.held {
+		hs = append(hs, h)
+	}
+	d.mu.Unlock()
+	d.release(hs)
+}
+
+// extendLoop keeps held messages invisible: a message past half its
+// visibility timeout gets a new one, so a slow handler is not raced by a
+// second delivery.
+func (d *drain) extendLoop(ctx context.Context) {
+	every := min(time.Second, d.vis/4)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var due []*held
+		d.mu.Lock()
+		for _, h := range d.held {
+			if h.deadline.Sub(now) < d.vis/2 {
+				due = append(due, h)
+			}
+		}
+		d.mu.Unlock()
+		if len(due) > 0 {
+			d.changeVisibility(due, d.vis)
+		}
+	}
+}
+
+// changeVisibility sets the visibility timeout of messages, 10 per call;
+// a failed change is left alone (the message may already be gone).
+func (d *drain) changeVisibility(hs []*held, to time.Duration) {
+	for from := 0; from < len(hs); from += 10 {
+		part := hs[from:min(from+10, len(hs))]
+		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(part))
+		for i, h := range part {
+			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
+				ReceiptHandle: aws.String(h.receipt), VisibilityTimeout: int32(to / time.Second)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := d.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(d.queueURL), Entries: entries})
+		cancel()
+		if err != nil {
+			continue
+		}
+		failed := map[string]bool{}
+		for _, f := range out.Failed {
+			failed[aws.ToString(f.Id)] = true
+		}
+		deadline := time.Now().Add(to)
+		d.mu.Lock()
+		for i, h := range part {
+			if !failed[strconv.Itoa(i)] {
+				h.deadline = deadline
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *drain) progressLoop(ctx context.Context, start time.Time) {
+	if d.cfg.Progress == nil {
+		return
+	}
+	t := time.NewTicker(d.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.cfg.Progress(d.summary(start))
+		}
+	}
+}
+
+func toMessage(m sqstypes.Message) Message {
+	msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{}}
+	for k, v := range m.Attributes {
+		msg.Attributes[k] = v
+	}
+	for k, v := range m.MessageAttributes {
+		if v.StringValue != nil {
+			msg.Attributes[k] = *v.StringValue
+		}
+	}
+	msg.GroupID = m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
+	msg.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	return msg
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
