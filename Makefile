@@ -1,4 +1,6 @@
 # Image URL to use all building/pushing image targets
+# Images: the operator, and the reference consumer its samples use.
+WORKER_IMG ?= ghcr.io/queuedrainer/drain-worker:latest
 IMG ?= controller:latest
 
 # CONTAINER_TOOL defines the container tool to be used for building images.
@@ -91,12 +93,14 @@ run: manifests generate fmt vet ## Run the controller from your host against the
 # If you wish to build the manager image targeting other platforms you can use
 # the --platform flag (e.g. docker buildx build --platform linux/arm64).
 .PHONY: docker-build
-docker-build: ## Build the manager image.
-	$(CONTAINER_TOOL) build -t $(IMG) .
+docker-build: ## Build the manager image (IMG) and the drain-worker image (WORKER_IMG).
+	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
+	$(CONTAINER_TOOL) build --target drain-worker -t $(WORKER_IMG) .
 
 .PHONY: docker-push
-docker-push: ## Push the manager image.
+docker-push: ## Push the manager and drain-worker images.
 	$(CONTAINER_TOOL) push $(IMG)
+	$(CONTAINER_TOOL) push $(WORKER_IMG)
 
 .PHONY: build-installer
 build-installer: manifests generate kustomize ## Generate dist/install.yaml: CRD and all resources needed to deploy the manager.
