@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -45,6 +46,7 @@ type QueueDrainerReconciler struct {
 // +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers/status,verbs=get;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Reconcile gathers, decides and applies, then polls again after the
 // decision's RequeueAfter.
@@ -67,7 +69,14 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	views := make([]plan.Job, 0, len(jobs))
 	for _, j := range jobs {
-		views = append(views, jobView(j))
+		v := jobView(j)
+		// The workers' counts are read once, when the run is recorded.
+		if plan.WantsCounts(&qd.Status, v) {
+			if v.Processed, v.Failed, err = r.countsOf(ctx, qd, j); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		views = append(views, v)
 	}
 	d := plan.Decide(plan.Input{
 		Now:     r.Clock.Now(),
@@ -188,6 +197,22 @@ func (r *QueueDrainerReconciler) jobsOf(ctx context.Context, qd *v1alpha1.QueueD
 		}
 	}
 	return jobs, nil
+}
+
+// countsOf adds up the summaries the workers of a finished run left in
+// their pods' termination messages: nil counts when none reported. The
+// pods are read once per run, from the API server: caching every pod of
+// every kept run would cost memory for nothing.
+func (r *QueueDrainerReconciler) countsOf(ctx context.Context, qd *v1alpha1.QueueDrainer, job *batchv1.Job) (processed, failed *int64, err error) {
+	var list corev1.PodList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(job.Namespace),
+		client.MatchingLabels{v1alpha1.DrainerLabel: qd.Name, v1alpha1.RunLabel: job.Name}); err != nil {
+		return nil, nil, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
+	}
+	// Only the Job's own pods: not another pod that copied its labels.
+	pods := slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return !metav1.IsControlledBy(&p, job) })
+	processed, failed, _ = workerCounts(pods)
+	return processed, failed, nil
 }
 
 // apply carries out the decision's Job changes: deletions, a scale-up, a

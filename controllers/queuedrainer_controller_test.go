@@ -3,6 +3,8 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,12 +116,14 @@ func waitStatus(t *testing.T, key types.NamespacedName, what string, cond func(*
 }
 
 // finishJob writes the status the Job controller would write when the
-// Job's pods have all exited, successfully or not.
+// Job's pods have all exited, successfully or not. It stamps the end with
+// the suite's clock, which the operator reads too, so that a run lasts as
+// long as the test says even after a test stepped the clock.
 func finishJob(t *testing.T, job *batchv1.Job, succeeded bool) {
 	t.Helper()
 	ctx := context.Background()
 	must(t, k8s.Get(ctx, client.ObjectKeyFromObject(job), job))
-	now := metav1.Now()
+	now := metav1.NewTime(clk.Now())
 	start := metav1.NewTime(job.CreationTimestamp.Time)
 	job.Status.StartTime = &start
 	if succeeded {
@@ -246,6 +250,100 @@ func TestCompletedJobIsRecordedInHistoryAndDrainerGoesIdle(t *testing.T) {
 	if n := len(jobsOf(t, key)); n != 1 {
 		t.Errorf("%d Jobs after the run, want the finished one kept", n)
 	}
+}
+
+func TestExactCountsFromWorkerSummariesAreRecorded(t *testing.T) {
+	key := newDrainer(t)
+	setVisible(key, 5000)
+	job := waitJobs(t, key, 1)[0]
+	waitStatus(t, key, "active run", func(qd *v1alpha1.QueueDrainer) string {
+		if qd.Status.ActiveRun == nil {
+			return "no active run"
+		}
+		return ""
+	})
+	// The run's pods, as the Job controller would have made them: a pod
+	// that failed part-way and was retried, its successful retry, and one
+	// whose worker left no summary. A stranger that copied the run's labels
+	// but is not the Job's does not count.
+	workerPod(t, &job, "a", true, corev1.PodFailed, 1, `{"kind":"DrainSummary","received":1210,"processed":1200,"failed":3,"released":7,"seconds":40.5}`)
+	workerPod(t, &job, "b", true, corev1.PodSucceeded, 0, `{"kind":"DrainSummary","received":800,"processed":800,"failed":0,"released":0,"seconds":61}`+"\n")
+	workerPod(t, &job, "c", true, corev1.PodSucceeded, 0, "drained, bye")
+	workerPod(t, &job, "stranger", false, corev1.PodSucceeded, 0, `{"kind":"DrainSummary","processed":99999,"failed":99}`)
+
+	// Messages kept arriving: the visible backlog fell by only 1000.
+	setVisible(key, 4000)
+	clk.Step(20 * time.Second) // the run lasted at least 20 s by the operator's clock
+	finishJob(t, &job, true)
+	qd := waitStatus(t, key, "run recorded", func(qd *v1alpha1.QueueDrainer) string {
+		if len(qd.Status.History) != 1 {
+			return fmt.Sprintf("history %+v", qd.Status.History)
+		}
+		return ""
+	})
+	h := qd.Status.History[0]
+	if got := ptr.Deref(h.MessagesProcessed, -1); got != 2000 {
+		t.Errorf("messagesProcessed %v, want 2000 (1200 + 800 from the workers' summaries)", got)
+	}
+	if got := ptr.Deref(h.MessagesFailed, -1); got != 3 {
+		t.Errorf("messagesFailed %v, want 3", got)
+	}
+	seconds := h.FinishedAt.Sub(h.StartedAt.Time).Seconds()
+	if seconds < 20 {
+		t.Fatalf("run lasted %vs by its record (%+v), want at least 20", seconds, h)
+	}
+	if want := 2000 / seconds; !closeRate(h.MessagesPerSecond, want) {
+		t.Errorf("messagesPerSecond %q, want about %.4g (2000 messages in %vs)", h.MessagesPerSecond, want, seconds)
+	}
+	th := qd.Status.Throughput
+	if th == nil || th.Runs != 1 {
+		t.Fatalf("throughput %+v, want learned from this run", th)
+	}
+	if want := 2000 / (seconds * float64(h.Workers)); !closeRate(th.MessagesPerWorkerSecond, want) {
+		t.Errorf("throughput %q messages per worker-second, want about %.4g (2000 messages, %d workers, %vs)",
+			th.MessagesPerWorkerSecond, want, h.Workers, seconds)
+	}
+	if e := waitEvent(t, key, plan.ReasonDrainSucceeded); !strings.Contains(e.Note, "2000 messages") {
+		t.Errorf("DrainSucceeded note %q, want the exact count", e.Note)
+	}
+}
+
+// workerPod creates a pod of the run's Job (or, when !ofJob, a pod with the
+// same labels that the Job does not control) and writes the status a
+// kubelet would once its container exited with this termination message.
+func workerPod(t *testing.T, job *batchv1.Job, suffix string, ofJob bool, phase corev1.PodPhase, exitCode int32, message string) {
+	t.Helper()
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-" + suffix, Namespace: job.Namespace,
+			Labels: map[string]string{v1alpha1.DrainerLabel: job.Labels[v1alpha1.DrainerLabel], v1alpha1.RunLabel: job.Name}},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
+		},
+	}
+	if ofJob {
+		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID,
+			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}
+	}
+	must(t, k8s.Create(ctx, pod))
+	now := metav1.NewTime(time.Now())
+	pod.Status = corev1.PodStatus{
+		Phase: phase,
+		ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "consumer", Image: "example/consumer:1", ImageID: "example/consumer@sha256:0123",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exitCode, Reason: "Completed", Message: message, StartedAt: now, FinishedAt: now}},
+		}},
+	}
+	must(t, k8s.Status().Update(ctx, pod))
+}
+
+// closeRate compares a decimal string from status, rounded to four
+// significant digits, with the rate it should be.
+func closeRate(got string, want float64) bool {
+	g, err := strconv.ParseFloat(got, 64)
+	return err == nil && math.Abs(g-want) <= 1e-3*want
 }
 
 func TestFailedJobIsRecordedAsFailedAndCooldownHoldsBackTheNextRun(t *testing.T) {

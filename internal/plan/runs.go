@@ -58,6 +58,19 @@ func trackRuns(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now tim
 	}
 }
 
+// WantsCounts reports whether Decide, given this status, records the run of
+// Job j from j as finished, and so uses its Processed and Failed counts:
+// j is finished and not being deleted, and it is the active run or a run
+// newer than any status has seen (as trackRuns decides). The controller
+// gathers the workers' counts only for these Jobs, not on every poll.
+func WantsCounts(st *v1alpha1.QueueDrainerStatus, j Job) bool {
+	if !j.Finished || j.Deleting {
+		return false
+	}
+	active := st.ActiveRun != nil && st.ActiveRun.Name == j.Name
+	return active || runNumber(j.Name) > st.LastRunNumber
+}
+
 func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q queueView, now time.Time, d *Decision) {
 	result, msg := v1alpha1.RunSucceeded, ""
 	if !j.Succeeded {

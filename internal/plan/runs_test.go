@@ -321,6 +321,48 @@ func TestRunFinishedWhileQueueUnreachableHasNoMessagesAtEnd(t *testing.T) {
 	}
 }
 
+// The controller lists a run's pods for the workers' counts only when
+// WantsCounts says so; Decide must use the counts exactly then, so that none
+// are gathered in vain and none are missing when a run is recorded.
+func TestWorkerCountsAreWantedExactlyWhenTheRunIsRecorded(t *testing.T) {
+	active := activeRun(5, v1alpha1.TriggerQueueDepth, t0.Add(-10*time.Minute), 2, 2000)
+	done := succeededAt(t0.Add(-time.Minute))
+	for _, tc := range []struct {
+		name    string
+		drainer *v1alpha1.QueueDrainer
+		job     plan.Job
+		want    bool
+	}{
+		{name: "the active run finished", drainer: drainer(active), job: job(5, 2, done), want: true},
+		{name: "the active run failed", drainer: drainer(active), job: job(5, 2, failedAt(t0, "BackoffLimitExceeded")), want: true},
+		{name: "the active run is still running", drainer: drainer(active), job: job(5, 2)},
+		{name: "the active run's Job is being deleted", drainer: drainer(active), job: job(5, 2, done, deleting)},
+		{name: "a finished run status has not seen", drainer: drainer(lastRunNumber(4)), job: job(5, 2, done), want: true},
+		{name: "a running run status has not seen", drainer: drainer(lastRunNumber(4)), job: job(5, 2)},
+		{name: "a run already in history", drainer: drainer(history(record(5, v1alpha1.RunSucceeded, t0.Add(-time.Hour)))), job: job(5, 2, done)},
+		{name: "an older run kept as history", drainer: drainer(active), job: job(4, 2, done)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plan.WantsCounts(&tc.drainer.Status, tc.job); got != tc.want {
+				t.Errorf("WantsCounts = %v, want %v", got, tc.want)
+			}
+			j := tc.job
+			j.Processed, j.Failed = ptr[int64](1234), ptr[int64](7)
+			d := decide(tc.drainer, t0, queue(0), j)
+			used := false
+			for _, r := range d.Finished {
+				if r.Name == j.Name && r.MessagesProcessed != nil && *r.MessagesProcessed == 1234 &&
+					r.MessagesFailed != nil && *r.MessagesFailed == 7 {
+					used = true
+				}
+			}
+			if used != tc.want {
+				t.Errorf("Decide used the counts: %v, want %v (finished %+v)", used, tc.want, d.Finished)
+			}
+		})
+	}
+}
+
 // sameRate compares decimal strings by value: "30" and "30.0" are the same rate.
 func sameRate(got, want string) bool {
 	g, err1 := strconv.ParseFloat(got, 64)
