@@ -1,0 +1,116 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/queuedrainer/queue-drainer/internal/worker"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+)
+
+// The binary as a Job runs it: QUEUE_URL is the canonical SQS URL, the
+// endpoint comes from AWS_ENDPOINT_URL_SQS, the summary goes to the
+// termination-message file.
+func TestDrainWorkerDrainsThroughExecAndWritesItsSummary(t *testing.T) {
+	bin := build(t)
+	ctx := context.Background()
+	p, err := emulator.StartFauxqs(ctx, os.Stderr)
+	must(t, err)
+	defer p.Stop()
+	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
+	cfg, err := emulator.AWSConfig(ctx)
+	must(t, err)
+	api := sqs.NewFromConfig(cfg)
+	url, err := emulator.CreateQueue(ctx, api, "orders", nil)
+	must(t, err)
+	must(t, emulator.SendMessages(ctx, api, url, 120, 0))
+
+	dir := t.TempDir()
+	termLog, seen := filepath.Join(dir, "termination-log"), filepath.Join(dir, "seen")
+	cmd := exec.Command(bin, "--wait-time", "1s", "--termination-log", termLog, "--exec", "--", "sh", "-c", `cat >> "$SEEN"; echo >> "$SEEN"`)
+	cmd.Env = append(os.Environ(), "QUEUE_URL="+emulator.CanonicalURL("orders"), "SEEN="+seen,
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION="+emulator.Region)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("drain-worker: %v\n%s", err, stderrOf(err))
+	}
+	var sum worker.Summary
+	raw, err := os.ReadFile(termLog)
+	must(t, err)
+	must(t, json.Unmarshal(raw, &sum))
+	if sum.Kind != worker.SummaryKind || sum.Processed != 120 || sum.Failed != 0 {
+		t.Errorf("termination message %s, want 120 processed", raw)
+	}
+	if !strings.Contains(string(out), `"processed":120`) {
+		t.Errorf("stdout %q does not carry the summary", out)
+	}
+	bodies, err := os.ReadFile(seen)
+	must(t, err)
+	if n := strings.Count(string(bodies), "message "); n != 120 {
+		t.Errorf("the handler saw %d bodies, want 120", n)
+	}
+}
+
+func TestDrainWorkerExitCodes(t *testing.T) {
+	bin := build(t)
+	ctx := context.Background()
+	p, err := emulator.StartFauxqs(ctx, os.Stderr)
+	must(t, err)
+	defer p.Stop()
+	env := append(os.Environ(), "AWS_ENDPOINT_URL_SQS="+p.Endpoint, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION="+emulator.Region)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		says string
+	}{
+		{"no handler", nil, []string{"QUEUE_URL=" + emulator.CanonicalURL("orders")}, 2, "choose a handler"},
+		{"no queue", []string{"--http", "http://127.0.0.1:1/"}, []string{"QUEUE_URL="}, 2, "no queue"},
+		{"both handlers", []string{"--http", "http://127.0.0.1:1/", "--exec", "--", "true"}, []string{"QUEUE_URL=" + emulator.CanonicalURL("orders")}, 2, "choose one"},
+		{"queue does not exist", []string{"--termination-log", "", "--exec", "--", "true"}, []string{"QUEUE_URL=" + emulator.CanonicalURL("missing")}, 1, "NonExistentQueue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Env = append(append([]string{}, env...), tc.env...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != tc.code || !strings.Contains(string(out), tc.says) {
+				t.Errorf("exit %v, output %q; want code %d saying %q", err, out, tc.code, tc.says)
+			}
+		})
+	}
+}
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "drain-worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func stderrOf(err error) string {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(exit.Stderr)
+	}
+	return ""
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
