@@ -76,6 +76,16 @@ test: manifests generate emulators ## Run all tests: unit, envtest (real kube-ap
 	echo "go test ./... -count=1 $(TEST_FLAGS)"; \
 	go test ./... -count=1 $(TEST_FLAGS)
 
+# One fauxqs on loopback; rounds of: the drain engine (worker.Run), a naive
+# consumer like the public write-up's, and the emulator's own ceiling.
+# Extra flags: `make bench-worker BENCH_FLAGS='--rounds 5 --cpuprofile worker.pprof'`
+# (`go run ./hack/benchworker --help` lists them).
+BENCH_FLAGS ?=
+
+.PHONY: bench-worker
+bench-worker: emulators ## Benchmark the drain engine against fauxqs: msg/s and CPU per 1k messages vs a naive consumer and the emulator's ceiling.
+	go run ./hack/benchworker $(BENCH_FLAGS)
+
 .PHONY: envtest
 envtest: ## Build (or reuse) kube-apiserver and etcd for envtest; prints the KUBEBUILDER_ASSETS directory.
 	@hack/kube-binaries.sh kube-apiserver etcd | tail -n 1

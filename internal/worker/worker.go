@@ -19,6 +19,16 @@ import (
 // or access was taken away.
 const maxReceiveErrors = 10
 
+// deleteLoops is how many DeleteMessageBatch calls may be in flight.
+const deleteLoops = 4
+
+// systemAttributes are the system attributes the worker reads; asking for
+// all of them costs the service work on every receive.
+var systemAttributes = []sqstypes.MessageSystemAttributeName{
+	sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+	sqstypes.MessageSystemAttributeNameMessageGroupId,
+}
+
 func (c Config) withDefaults() Config {
 	if c.Receivers <= 0 {
 		c.Receivers = 4
@@ -125,8 +135,13 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 		handlers.Add(1)
 		go func() { defer handlers.Done(); d.handle(ctx, handleCtx) }()
 	}
-	deleterDone := make(chan struct{})
-	go func() { defer close(deleterDone); d.deleteLoop() }()
+	// Several delete loops: with one, a drain is capped at 10 messages per
+	// DeleteMessageBatch round trip.
+	var deleters sync.WaitGroup
+	for range deleteLoops {
+		deleters.Add(1)
+		go func() { defer deleters.Done(); d.deleteLoop() }()
+	}
 	extendCtx, stopExtending := context.WithCancel(context.Background())
 	background.Add(2)
 	go func() { defer background.Done(); d.extendLoop(extendCtx) }()
@@ -136,7 +151,7 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 	close(d.work)
 	handlers.Wait()
 	close(d.deletes)
-	<-deleterDone
+	deleters.Wait()
 	stopExtending()
 	background.Wait()
 	d.releaseAll() // whatever is still held after the grace period
@@ -188,7 +203,7 @@ func (d *drain) receive(ctx context.Context) {
 			WaitTimeSeconds:             int32(d.cfg.WaitTime / time.Second),
 			VisibilityTimeout:           int32(d.vis / time.Second),
 			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageSystemAttributeNames: systemAttributes,
 		})
 		if err != nil {
 			if ctx.Err() != nil {

@@ -1,0 +1,36 @@
+package load
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// SafeBodies wraps the SDK's HTTP client so that request bodies are plain
+// readers, without io.WriterTo.
+//
+// smithy-go closes a request body as soon as client.Do returns, and its
+// closed body's WriteTo returns io.EOF as an error. net/http writes a body
+// straight to the socket after flushing the headers, then checks the body
+// for extra bytes with io.Copy(io.Discard, body), which uses WriteTo. When
+// the response arrives before that check runs (the writing goroutine is
+// descheduled; frequent on a loaded machine), the check fails, net/http
+// takes it for a write error and closes the connection while the response
+// body is being read, and the SDK retries the call (the symptom of
+// aws-sdk-go-v2#2737): the first ReceiveMessage's messages then stay
+// invisible until their visibility timeout, and a SendMessageBatch is sent
+// twice. A closed body's Read returns io.EOF, which the check accepts.
+func SafeBodies(c aws.HTTPClient) aws.HTTPClient { return safeBodies{c} }
+
+type safeBodies struct{ next aws.HTTPClient }
+
+// readCloser hides every method of a body but Read and Close.
+type readCloser struct{ io.ReadCloser }
+
+func (s safeBodies) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readCloser{r.Body}
+	}
+	return s.next.Do(r)
+}
