@@ -44,6 +44,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/queuedrainer/queue-drainer/internal/awshttp"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 )
@@ -85,6 +86,9 @@ func main() {
 		log.Error("loading AWS configuration", "error", err)
 		os.Exit(1)
 	}
+	// A retried ReceiveMessage would hide its first batch until the
+	// visibility timeout; see awshttp.SafeBodies.
+	awsCfg.HTTPClient = awshttp.SafeBodies(awsCfg.HTTPClient)
 	api := sqs.NewFromConfig(awsCfg)
 	resolved, err := resolve(ctx, api, queueURL)
 	if err != nil {

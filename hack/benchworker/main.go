@@ -39,10 +39,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awstransport "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/queuedrainer/queue-drainer/internal/awshttp"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/load"
@@ -79,7 +80,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 10000, "messages drained by each consumer before measuring, 0 for none")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of ceiling, worker and naive phases (order rotated each round)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 3 when a target is not met")
-	flag.BoolVar(&o.safeBodies, "safe-bodies", true, "send requests through load.SafeBodies; false shows the SDK retrying calls whose connection it closed itself (aws-sdk-go-v2#2737)")
+	flag.BoolVar(&o.safeBodies, "safe-bodies", true, "send requests through awshttp.SafeBodies; false shows the SDK retrying calls whose connection it closed itself (aws-sdk-go-v2#2737)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the worker phases to this file")
 	flag.Parse()
 	if o.wait < time.Second || o.wait%time.Second != 0 || o.messages < 1 || o.rounds < 1 {
@@ -143,11 +144,11 @@ func run(o options) (int, error) {
 	}
 	// Enough idle connections for the widest phase, so that no phase pays
 	// for new connections (the SDK keeps 10 per host by default).
-	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	cfg.HTTPClient = awstransport.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
 	})
 	if o.safeBodies {
-		cfg.HTTPClient = load.SafeBodies(cfg.HTTPClient)
+		cfg.HTTPClient = awshttp.SafeBodies(cfg.HTTPClient)
 	}
 	cfg.Retryer = func() aws.Retryer { return countingRetryer{retry.NewStandard()} }
 	b := &bench{api: sqs.NewFromConfig(cfg), nodePID: nodePID, o: o}

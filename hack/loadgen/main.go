@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/queuedrainer/queue-drainer/internal/awshttp"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 	"github.com/queuedrainer/queue-drainer/test/load"
 )
@@ -68,7 +69,7 @@ func run(rawURL string, create, quiet bool, o load.Options) error {
 	if err != nil {
 		return fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	cfg.HTTPClient = load.SafeBodies(cfg.HTTPClient) // see SafeBodies: no message sent twice
+	cfg.HTTPClient = awshttp.SafeBodies(cfg.HTTPClient) // see SafeBodies: no message sent twice
 	var sqsOpts []func(*sqs.Options)
 	if endpoint := emulatorEndpoint(rawURL); endpoint != "" {
 		sqsOpts = append(sqsOpts, func(so *sqs.Options) { so.BaseEndpoint = aws.String(endpoint) })

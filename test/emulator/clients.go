@@ -10,14 +10,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/queuedrainer/queue-drainer/internal/awshttp"
 )
 
 // AWSConfig is an SDK configuration for the emulators: static credentials
 // and the region they use. Endpoints come from the standard
 // AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_CLOUDWATCH variables.
 func AWSConfig(ctx context.Context) (aws.Config, error) {
-	return config.LoadDefaultConfig(ctx, config.WithRegion(Region),
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	cfg.HTTPClient = awshttp.SafeBodies(cfg.HTTPClient)
+	return cfg, err
 }
 
 // CanonicalURL is the SQS URL a QueueDrainer names for an emulator queue.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/queuedrainer/queue-drainer/internal/awshttp"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/load"
 )
@@ -39,7 +38,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		cfg.HTTPClient = load.SafeBodies(cfg.HTTPClient)
+		cfg.HTTPClient = awshttp.SafeBodies(cfg.HTTPClient)
 		api = sqs.NewFromConfig(cfg)
 		return m.Run()
 	}())
@@ -234,34 +233,5 @@ func TestEntriesRefusedBySQSAreSentAgainAndSenderFaultsStopTheSend(t *testing.T)
 	_, err = load.Send(ctx, &refusing{SQSAPI: api, senderFault: true}, url, load.Options{Count: 10, Concurrency: 1})
 	if err == nil || !strings.Contains(err.Error(), "InternalError") {
 		t.Errorf("err = %v, want the refused entry's code", err)
-	}
-}
-
-// writerToBody is a request body like smithy-go's: it has WriteTo.
-type writerToBody struct {
-	io.Reader
-}
-
-func (writerToBody) Close() error                         { return nil }
-func (b writerToBody) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, b.Reader) }
-
-type doFunc func(*http.Request) (*http.Response, error)
-
-func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
-
-func TestSafeBodiesHideWriteToFromTheTransport(t *testing.T) {
-	var sent string
-	client := load.SafeBodies(doFunc(func(r *http.Request) (*http.Response, error) {
-		if _, ok := r.Body.(io.WriterTo); ok {
-			t.Error("the transport sees a request body with WriteTo")
-		}
-		b, err := io.ReadAll(r.Body)
-		sent = string(b)
-		return &http.Response{StatusCode: 200, Body: http.NoBody}, err
-	}))
-	req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/", writerToBody{strings.NewReader("{}")})
-	must(t, err)
-	if _, err := client.Do(req); err != nil || sent != "{}" {
-		t.Fatalf("sent %q, err %v; want the body {} sent", sent, err)
 	}
 }

@@ -1,4 +1,5 @@
-package load
+// Package awshttp holds what the project adds to the AWS SDK's HTTP client.
+package awshttp
 
 import (
 	"io"
