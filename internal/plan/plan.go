@@ -144,13 +144,13 @@ func Decide(in Input) Decision {
 	act(in, &st, p, q, triggers, d)
 
 	if sched != nil {
-		st.NextScheduleTime = timePtr(nextSlot(sched, in.Now))
+		st.NextScheduleTime = timePtr(sched.Next(in.Now))
 	} else {
 		st.NextScheduleTime = nil
 	}
 	pruneHistory(&st, in.Jobs, p, d)
 	setConditions(&st, in, p, q, schedErr, d)
-	d.RequeueAfter = requeueAfter(&st, p, in.Now, sched)
+	d.RequeueAfter = requeueAfter(&st, p, in.Now)
 	d.Status = st
 	return *d
 }
@@ -163,7 +163,7 @@ func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t fir
 	if st.ActiveRun != nil {
 		if t.event != "" && p.concurrency == v1alpha1.ReplaceConcurrent {
 			replaceActive(st, in.Jobs, q, in.Now, t.event, d)
-			start(in, st, p, q, t.event, t.reason, d)
+			start(in, st, p, q, t.event, t.reasons[t.event], d)
 			return
 		}
 		if t.manual {
@@ -210,7 +210,7 @@ func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, d *Decision
 	st.ActiveRun.Workers = want
 }
 
-func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, now time.Time, sched schedule) time.Duration {
+func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, now time.Time) time.Duration {
 	after := p.pollInterval
 	if st.ActiveRun == nil && st.LastRunFinishedAt != nil && p.cooldown > 0 {
 		if until := st.LastRunFinishedAt.Add(p.cooldown).Sub(now); until > 0 && until < after {

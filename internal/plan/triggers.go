@@ -12,7 +12,6 @@ type firing struct {
 	// event is the schedule or manual trigger that came due now, if any:
 	// these are one-off demands that can replace an active run.
 	event  v1alpha1.Trigger
-	reason string
 	manual bool
 	// reasons holds, for every trigger that fired, why.
 	reasons map[v1alpha1.Trigger]string
@@ -94,8 +93,8 @@ func evaluate(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, 
 		f.reasons[v1alpha1.TriggerOldestMessageAge] = fmt.Sprintf("oldest message is %s old, threshold %s", q.age.Round(time.Second), p.oldestAge)
 	}
 	for _, t := range []v1alpha1.Trigger{v1alpha1.TriggerManual, v1alpha1.TriggerSchedule} {
-		if why, ok := f.reasons[t]; ok {
-			f.event, f.reason = t, why
+		if _, ok := f.reasons[t]; ok {
+			f.event = t
 			break
 		}
 	}
@@ -130,9 +129,4 @@ func latestSlot(s schedule, after, now time.Time) time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// nextSlot returns the first schedule time after now, or zero.
-func nextSlot(s schedule, now time.Time) time.Time {
-	return s.Next(now)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,13 +151,14 @@ func (p *Poller) Start(ctx context.Context) error {
 func (p *Poller) Poll(ctx context.Context) {
 	p.mu.Lock()
 	p.init()
-	groups := map[[2]string]map[string]bool{}
+	// The watched queues by (region, role): one client, one series of calls.
+	groups := map[[2]string]map[metricKey]bool{}
 	for _, k := range p.watched {
 		g := [2]string{k.region, k.roleARN}
 		if groups[g] == nil {
-			groups[g] = map[string]bool{}
+			groups[g] = map[metricKey]bool{}
 		}
-		groups[g][k.account+"/"+k.queue] = true
+		groups[g][k] = true
 	}
 	p.mu.Unlock()
 
@@ -166,17 +166,16 @@ func (p *Poller) Poll(ctx context.Context) {
 	ages := map[metricKey]plan.AgeSample{}
 	errs := map[[2]string]*plan.Problem{}
 	polled := map[metricKey]bool{}
-	for g, queues := range groups {
+	for g, keys := range groups {
 		// Within one (region, role) the credentials reach one account:
 		// same-named queues of several accounts share one answer.
-		names := make([]string, 0, len(queues))
 		seen := map[string]bool{}
-		for aq := range queues {
-			account, q, _ := strings.Cut(aq, "/")
-			polled[metricKey{g[0], g[1], account, q}] = true
-			if !seen[q] {
-				seen[q] = true
-				names = append(names, q)
+		var names []string
+		for k := range keys {
+			polled[k] = true
+			if !seen[k.queue] {
+				seen[k.queue] = true
+				names = append(names, k.queue)
 			}
 		}
 		sort.Strings(names)
@@ -185,10 +184,9 @@ func (p *Poller) Poll(ctx context.Context) {
 			errs[g] = Classify(err)
 			log.FromContext(ctx).Info("CloudWatch GetMetricData failed", "region", g[0], "role", g[1], "error", err.Error())
 		}
-		for aq := range queues {
-			account, q, _ := strings.Cut(aq, "/")
-			if s, ok := got[q]; ok {
-				ages[metricKey{g[0], g[1], account, q}] = s
+		for k := range keys {
+			if s, ok := got[k.queue]; ok {
+				ages[k] = s
 			}
 		}
 	}
