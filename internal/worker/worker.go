@@ -118,7 +118,11 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 	handleCtx, stopHandling := context.WithCancel(context.Background())
 	defer stopHandling()
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-handleCtx.Done(): // Run returned without a shutdown
+			return
+		}
 		select {
 		case <-time.After(cfg.GracePeriod):
 			stopHandling()
