@@ -67,14 +67,54 @@ vet: ## Run go vet against code.
 # The API server and etcd for envtest are built from their Go modules by
 # hack/kube-binaries.sh (first run: several minutes, progress on stderr) and
 # cached outside the repo. A KUBEBUILDER_ASSETS set by the caller wins.
+# Then the end-to-end suite (test-e2e) runs on a local cluster.
 .PHONY: test
-test: manifests generate emulators ## Run all tests: unit, envtest (real kube-apiserver and etcd) and the AWS emulators.
+test: manifests generate emulators kustomize ## Run all tests: unit, envtest (real kube-apiserver and etcd), the AWS emulators, fuzz (briefly), then end to end.
 	@assets="$${KUBEBUILDER_ASSETS:-}"; \
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	export KUBEBUILDER_ASSETS="$$assets"; \
-	echo "go test ./... -count=1 $(TEST_FLAGS)"; \
-	go test ./... -count=1 $(TEST_FLAGS)
+	echo "go test \$$(go list ./... | grep -v /test/e2e) -count=1 $(TEST_FLAGS)"; \
+	go test $$(go list ./... | grep -v /test/e2e) -count=1 $(TEST_FLAGS)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+	@$(MAKE) --no-print-directory test-e2e
+
+# Every fuzz target, as package:Target. `make test` runs each for
+# TEST_FUZZTIME; `make fuzz FUZZTIME=2m` for longer.
+FUZZ_TARGETS := ./internal/plan:FuzzDecideInvariants ./internal/plan:FuzzSchedule \
+	./internal/queueurl:FuzzParse ./test/emulator/cwsim:FuzzDecodeRequest \
+	./internal/worker:FuzzWorkUnits ./internal/worker:FuzzMessageToHTTPHandler
+FUZZTIME ?= 30s
+TEST_FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: emulators ## Run each fuzz target for FUZZTIME (default 30s).
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "go test $$pkg -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME)"; \
+		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
+	done
+
+# Extra flags for the end-to-end suite, e.g. E2E_FLAGS='-run TestEndToEnd/side_by_side/Manual'.
+E2E_FLAGS ?=
+
+# The suite builds what it runs (kube-controller-manager and kube-scheduler
+# join the cached binaries on the first run) and prints its measurements
+# as FIGURE lines.
+.PHONY: test-e2e
+test-e2e: emulators kustomize ## Run the end-to-end suite: the operator in a local cluster draining fauxqs queues.
+	go test ./test/e2e -count=1 -v -timeout 30m $(E2E_FLAGS)
+
+# The demo's own flags, e.g. DEMO_FLAGS='--messages 10000 --exit'.
+DEMO_FLAGS ?=
+
+.PHONY: demo
+demo: emulators kustomize | $(LOCALBIN) ## Drain a queue before your eyes: a local cluster, the SQS emulator, the operator and 50,000 messages.
+	@echo "==> building the operator, drain-worker and loadgen"
+	@go build -o $(LOCALBIN)/ ./cmd/manager ./cmd/drain-worker ./hack/loadgen ./hack/demo
+	@echo "==> building (first run) or reusing etcd and the Kubernetes binaries"
+	@kube="$$(hack/kube-binaries.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl | tail -n 1)"; \
+	exec $(LOCALBIN)/demo --kube-bin "$$kube" --bin $(LOCALBIN) --kustomize $(KUSTOMIZE) $(DEMO_FLAGS)
 
 # One fauxqs on loopback; rounds of: the drain engine (worker.Run), a naive
 # consumer like the public write-up's, and the emulator's own ceiling.

@@ -65,7 +65,9 @@ func main() {
 	flag.DurationVar(&cfg.VisibilityTimeout, "visibility-timeout", 0, "Visibility timeout to receive with (default: the queue's).")
 	flag.IntVar(&cfg.EmptyPolls, "empty-polls", 1, "Empty long polls in a row, per receiver, that mean the queue is empty.")
 	flag.DurationVar(&cfg.GracePeriod, "grace-period", 20*time.Second, "After SIGTERM, time for started messages to finish before they are released.")
-	flag.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where to write the JSON summary for Kubernetes; empty to skip.")
+	flag.StringVar(&terminationLog, "termination-log", defaultTerminationLog(), "Where to write the JSON summary for Kubernetes; empty to skip. "+
+		"Defaults to $TERMINATION_MESSAGE_PATH if set (how runtimes without the kubelet's mount, "+
+		"such as the local cluster's node agent, say where), else /dev/termination-log.")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -106,6 +108,16 @@ func main() {
 		log.Error("drain failed", "error", runErr)
 		os.Exit(1)
 	}
+}
+
+// defaultTerminationLog is $TERMINATION_MESSAGE_PATH when set: runtimes
+// that cannot mount /dev/termination-log, such as the local cluster's node
+// agent, name the file there.
+func defaultTerminationLog() string {
+	if path := os.Getenv("TERMINATION_MESSAGE_PATH"); path != "" {
+		return path
+	}
+	return "/dev/termination-log"
 }
 
 func newHandler(httpURL string, execMode bool, args []string) (worker.Handler, error) {

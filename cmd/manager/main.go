@@ -77,6 +77,10 @@ func main() {
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "queue-drainer.drain.queuedrainer.io",
 		LeaderElectionReleaseOnCancel: true,
+		// From the downward API: the lease lives in the operator's own
+		// namespace. Empty means controller-runtime's default, the
+		// service-account namespace file.
+		LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"),
 	})
 	must(err, "creating manager")
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awstransport "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // SafeBodies wraps the SDK's HTTP client so that request bodies are plain
@@ -22,7 +23,15 @@ import (
 // aws-sdk-go-v2#2737): the first ReceiveMessage's messages then stay
 // invisible until their visibility timeout, and a SendMessageBatch is sent
 // twice. A closed body's Read returns io.EOF, which the check accepts.
-func SafeBodies(c aws.HTTPClient) aws.HTTPClient { return safeBodies{c} }
+//
+// A nil client is the SDK's default one: LoadDefaultConfig leaves
+// HTTPClient unset unless something such as AWS_CA_BUNDLE customizes it.
+func SafeBodies(c aws.HTTPClient) aws.HTTPClient {
+	if c == nil {
+		c = awstransport.NewBuildableClient()
+	}
+	return safeBodies{c}
+}
 
 type safeBodies struct{ next aws.HTTPClient }
 

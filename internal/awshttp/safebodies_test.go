@@ -3,6 +3,7 @@ package awshttp_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -37,5 +38,27 @@ func TestSafeBodiesHideWriteToFromTheTransport(t *testing.T) {
 	}
 	if _, err := client.Do(req); err != nil || sent != "{}" {
 		t.Fatalf("sent %q, err %v; want the body {} sent", sent, err)
+	}
+}
+
+// LoadDefaultConfig leaves HTTPClient nil without AWS_CA_BUNDLE and the
+// like (as in a pod); the wrapper must still send requests.
+func TestSafeBodiesOfANilClientUsesTheSDKDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, writerToBody{strings.NewReader("hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := awshttp.SafeBodies(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); string(b) != "hello" {
+		t.Fatalf("echoed %q, want hello", b)
 	}
 }

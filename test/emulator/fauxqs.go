@@ -54,8 +54,9 @@ func StartFauxqs(ctx context.Context, logTo *os.File) (*Process, error) {
 	cmd.Env = append(os.Environ(), fmt.Sprintf("FAUXQS_PORT=%d", port), "FAUXQS_HOST=localhost",
 		"FAUXQS_DEFAULT_REGION="+Region)
 	cmd.Stdout, cmd.Stderr = logTo, logTo
-	// Its own process group, so that stopping it stops anything it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that stopping it stops anything it started;
+	// killed with the test process if that dies without stopping it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting fauxqs: %w", err)
 	}

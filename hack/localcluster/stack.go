@@ -1,0 +1,184 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"log/slog"
+
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
+)
+
+const (
+	// OperatorNamespace and OperatorDeployment are config/default's names.
+	OperatorNamespace  = "queue-drainer-system"
+	OperatorDeployment = "queue-drainer-controller-manager"
+	// WorkerImage is the drain-worker image the samples use.
+	WorkerImage = "ghcr.io/queuedrainer/drain-worker"
+	// ShellImage runs its command from the host's PATH (sh, true, ...).
+	ShellImage = "busybox"
+)
+
+// StackOptions configure a Stack.
+type StackOptions struct {
+	Dir        string // state; the caller creates and removes it
+	KubeBinDir string // from hack/kube-binaries.sh
+	BinDir     string // manager and drain-worker, from `make build`
+	Kustomize  string // the kustomize binary
+	// CloudWatchPeriod is how often the simulator publishes the queues'
+	// metrics and the operator fetches them. Default 60s, as AWS.
+	CloudWatchPeriod time.Duration
+	// ManagerArgs are added to (or replace) the manager's flags.
+	ManagerArgs []string
+	Progress    io.Writer
+	Log         *slog.Logger
+}
+
+// Stack is what the demo and the end-to-end tests run: the local cluster,
+// the SQS emulator (fauxqs), the CloudWatch simulator publishing the
+// queues' metrics, and the operator deployed from config/default.
+type Stack struct {
+	*Cluster
+	SQSEndpoint        string
+	CloudWatchEndpoint string
+	CloudWatch         *cwsim.Server
+
+	fauxqs      *emulator.Process
+	stopCW      func() error
+	stopPublish context.CancelFunc
+	publishDone chan struct{}
+}
+
+// RepoRoot is the repository this package was built from.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// StartStack starts everything and returns once the operator is available.
+func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.CloudWatchPeriod <= 0 {
+		o.CloudWatchPeriod = time.Minute
+	}
+	s := &Stack{}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintln(o.Progress, "starting the SQS emulator (fauxqs)")
+	fauxqsLog, err := os.Create(filepath.Join(o.Dir, "logs", "fauxqs.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer fauxqsLog.Close() // the child keeps its own descriptor
+	if s.fauxqs, err = emulator.StartFauxqs(ctx, fauxqsLog); err != nil {
+		return nil, err
+	}
+	s.SQSEndpoint = s.fauxqs.Endpoint
+
+	fmt.Fprintf(o.Progress, "starting the CloudWatch simulator (publishing every %s)\n", o.CloudWatchPeriod)
+	s.CloudWatch = cwsim.New(cwsim.Options{})
+	if s.CloudWatchEndpoint, s.stopCW, err = s.CloudWatch.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	pub, err := cwsim.NewPublisher(s.CloudWatch, cwsim.PublisherOptions{SQSEndpoint: s.SQSEndpoint, Period: o.CloudWatchPeriod})
+	if err != nil {
+		return nil, err
+	}
+	pubCtx, stopPublish := context.WithCancel(context.Background())
+	s.stopPublish, s.publishDone = stopPublish, make(chan struct{})
+	go func() { defer close(s.publishDone); _ = pub.Run(pubCtx) }()
+
+	if s.Cluster, err = Start(ctx, Options{
+		Dir:        o.Dir,
+		KubeBinDir: o.KubeBinDir,
+		Images: map[string]string{
+			"controller": filepath.Join(o.BinDir, "manager"), // config/manager's image
+			WorkerImage:  filepath.Join(o.BinDir, "drain-worker"),
+			ShellImage:   "",
+		},
+		Progress: o.Progress,
+		Log:      o.Log,
+	}); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintln(o.Progress, "deploying the operator from config/default")
+	if err := s.DeployOperator(ctx, o.Kustomize, o.CloudWatchPeriod, o.ManagerArgs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DeployOperator renders config/default, points the manager at the
+// emulators, applies it and waits for the manager to be available.
+func (s *Stack) DeployOperator(ctx context.Context, kustomize string, cloudWatchPeriod time.Duration, args []string) error {
+	manifests, err := Kustomize(ctx, kustomize, filepath.Join(RepoRoot(), "config", "default"))
+	if err != nil {
+		return err
+	}
+	objs, err := Objects(manifests)
+	if err != nil {
+		return err
+	}
+	err = ChangeManager(objs, ManagerChanges{
+		Env: s.AWSEnv(),
+		// Pods share the host's network here: let the kernel pick the
+		// metrics and probe ports so that replicas do not collide.
+		Args: append([]string{
+			"--metrics-bind-address=127.0.0.1:0",
+			"--health-probe-bind-address=127.0.0.1:0",
+			"--cloudwatch-period=" + cloudWatchPeriod.String(),
+		}, args...),
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Apply(ctx, objs); err != nil {
+		return err
+	}
+	return s.WaitAvailable(ctx, OperatorNamespace, OperatorDeployment, 2*time.Minute)
+}
+
+// AWSEnv is the environment a pod needs to reach the emulators: the
+// standard endpoint variables, a region, and static credentials standing
+// for the pod's AWS identity.
+func (s *Stack) AWSEnv() []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: "AWS_ENDPOINT_URL_SQS", Value: s.SQSEndpoint},
+		{Name: "AWS_ENDPOINT_URL_CLOUDWATCH", Value: s.CloudWatchEndpoint},
+		{Name: "AWS_REGION", Value: emulator.Region},
+		{Name: "AWS_ACCESS_KEY_ID", Value: "test"},
+		{Name: "AWS_SECRET_ACCESS_KEY", Value: "test"},
+	}
+}
+
+// Stop stops the cluster (and so every pod), then the emulators.
+func (s *Stack) Stop() {
+	if s.Cluster != nil {
+		s.Cluster.Stop()
+	}
+	if s.stopPublish != nil {
+		s.stopPublish()
+		<-s.publishDone
+	}
+	if s.stopCW != nil {
+		_ = s.stopCW()
+	}
+	s.fauxqs.Stop()
+}
