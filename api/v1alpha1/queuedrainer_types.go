@@ -63,7 +63,7 @@ type QueueDrainerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && size(self.spec.template.spec.containers) > 0",message="jobTemplate.spec.template.spec.containers must list at least one consumer container"
 	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.parallelism)",message="jobTemplate.spec.parallelism is set by the operator from workers; remove it",fieldPath=".spec.parallelism"
 	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.completions)",message="jobTemplate.spec.completions must be unset: a drain Job completes when its workers find the queue empty and exit",fieldPath=".spec.completions"
-	// +kubebuilder:validation:XValidation:rule="!(has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && has(self.spec.template.spec.restartPolicy)) || self.spec.template.spec.restartPolicy != 'Always'",message="jobTemplate restartPolicy must be Never or OnFailure: consumer pods exit when the queue is empty",fieldPath=".spec.template.spec.restartPolicy"
+	// +kubebuilder:validation:XValidation:rule="!(has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && has(self.spec.template.spec.restartPolicy)) || self.spec.template.spec.restartPolicy in ['Never', 'OnFailure']",message="jobTemplate restartPolicy must be Never or OnFailure: consumer pods exit when the queue is empty",fieldPath=".spec.template.spec.restartPolicy"
 	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
 
 	// PollInterval is how often the queue is observed.
@@ -78,7 +78,7 @@ type QueueDrainerSpec struct {
 	// the next one started by a trigger. Manual requests are not held back.
 	// +optional
 	// +kubebuilder:default="1m"
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="cooldown must be a non-negative duration such as 0s, 90s or 5m"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="cooldown must be a non-negative duration such as 0s, 90s or 5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
 	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
@@ -165,9 +165,10 @@ type Triggers struct {
 	Schedule string `json:"schedule,omitempty"`
 
 	// TimeZone of the schedule, an IANA name such as Asia/Seoul. Default UTC.
+	// "Local" is refused: it would be the operator's own zone.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+/-]*$')",message="triggers.timeZone must be an IANA time zone name such as Asia/Seoul"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+/-]*$') && self != 'Local'",message="triggers.timeZone must be an IANA time zone name such as Asia/Seoul"
 	TimeZone string `json:"timeZone,omitempty"`
 }
 
@@ -391,6 +392,15 @@ type Throughput struct {
 // +kubebuilder:printcolumn:name="Queue",type=string,JSONPath=".spec.queue.url",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name must be at most 52 characters, so that run Job names (<name>-<run number>) stay within 63"
+//
+// spec.queue is fixed while a run is active. The run's Job was made for the
+// old queue (its pods have its QUEUE_URL), while the operator would observe
+// the new one, size the old run by the new queue's backlog and record its
+// end against the wrong queue. Refusing the change is simpler and clearer
+// than making a running Job follow it. The rule is on the root because only
+// there can it read status, which users cannot write: an active run is
+// status.activeRun. Suspending does not stop a run, so the message says what does.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.activeRun) || self.spec.queue == oldSelf.spec.queue",messageExpression="'spec.queue cannot change while run ' + oldSelf.status.activeRun.name + ' is active: wait for it to finish, or delete its Job, then change the queue'",fieldPath=".spec.queue"
 
 // QueueDrainer drains an SQS queue with a consumer Job when a trigger fires.
 type QueueDrainer struct {

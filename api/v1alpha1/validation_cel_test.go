@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,6 +259,35 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Triggers.TimeZone = "UTC;rm" },
 			field:  "spec.triggers.timeZone", message: "timeZone must be an IANA time zone name",
 		},
+		{
+			// time.LoadLocation("Local") is the operator's own zone, not the user's.
+			name:   "timeZone Local",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Triggers.TimeZone = "Local" },
+			field:  "spec.triggers.timeZone", message: "timeZone must be an IANA time zone name",
+		},
+		{
+			name: "schedule longer than 128 characters",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Triggers.Schedule = "0" + strings.Repeat(",0", 70) + " * * * *"
+			},
+			field: "spec.triggers.schedule", message: "Too long",
+		},
+		{
+			name:  "queueDepth beyond int64",
+			raw:   []rawEdit{set("spec.triggers.queueDepth", 1e30)},
+			field: "spec.triggers.queueDepth", message: "must be of type int64",
+		},
+		{
+			name:  "queueDepth as a string",
+			raw:   []rawEdit{set("spec.triggers.queueDepth", "100")},
+			field: "spec.triggers.queueDepth", message: "must be of type integer",
+		},
+		{
+			// Past what a Go time.Duration holds: CEL's duration() fails on it.
+			name:  "oldestMessageAge too large for a duration",
+			raw:   []rawEdit{set("spec.triggers.oldestMessageAge", "9999999999h")},
+			field: "spec.triggers.oldestMessageAge", message: "oldestMessageAge must be a positive duration",
+		},
 
 		// Queue.
 		{
@@ -311,6 +341,70 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
 		},
 		{
+			name:   "queue url of another host with an SQS-like path",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Queue.URL = "https://example.com/123456789012/q" },
+			field:  "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name: "queue url of S3",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://s3.us-east-1.amazonaws.com/123456789012/orders"
+			},
+			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name:   "queue url with the s3 scheme",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Queue.URL = "s3://orders-bucket/123456789012/orders" },
+			field:  "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name: "queue url on a look-alike host",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://sqs.us-east-1.amazonaws.com.evil.example/123456789012/orders"
+			},
+			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name: "queue url with a query",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders?Action=PurgeQueue"
+			},
+			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name: "queue url with a trailing newline",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders\n"
+			},
+			field: "spec.queue.url", message: "queue.url must be an SQS queue URL",
+		},
+		{
+			name: "queue url longer than 256 characters",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue.URL = "https://sqs.us-east-1.amazonaws.com/123456789012/" + strings.Repeat("q", 220)
+			},
+			field: "spec.queue.url", message: "Too long",
+		},
+		{
+			name: "region of another region's legacy url",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue = drainv1alpha1.QueueSpec{URL: "https://eu-west-1.queue.amazonaws.com/123456789012/orders", Region: "us-east-1"}
+			},
+			field: "spec.queue.region", message: "queue.region us-east-1 does not match the region in queue.url https://eu-west-1.queue.amazonaws.com/",
+		},
+		{
+			name: "region other than the China url's",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.Queue = drainv1alpha1.QueueSpec{URL: "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/orders", Region: "cn-northwest-1"}
+			},
+			field: "spec.queue.region", message: "queue.region cn-northwest-1 does not match the region in queue.url",
+		},
+		{
+			name:   "roleARN with a wildcard",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Queue.RoleARN = "arn:aws:iam::123456789012:role/*" },
+			field:  "spec.queue.roleARN", message: "queue.roleARN must be an IAM role ARN",
+		},
+		{
 			name:   "region not the url's region",
 			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Queue.Region = "eu-west-1" },
 			field:  "spec.queue.region", message: "queue.region eu-west-1 does not match the region in queue.url https://sqs.us-east-1.amazonaws.com/123456789012/orders",
@@ -358,6 +452,21 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			field:  "spec.workers.max", message: "less than or equal to 1000",
 		},
 		{
+			name:  "workers max 1000000",
+			raw:   []rawEdit{set("spec.workers.max", int64(1_000_000))},
+			field: "spec.workers.max", message: "less than or equal to 1000",
+		},
+		{
+			name:  "workers max beyond int32",
+			raw:   []rawEdit{set("spec.workers.max", int64(99_999_999_999))},
+			field: "spec.workers.max", message: "less than or equal to 1000",
+		},
+		{
+			name:   "messagesPerWorker negative",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.Workers.MessagesPerWorker = -1000 },
+			field:  "spec.workers.messagesPerWorker", message: "greater than or equal to 1",
+		},
+		{
 			name:  "messagesPerWorker 0",
 			raw:   []rawEdit{set("spec.workers.messagesPerWorker", int64(0))},
 			field: "spec.workers.messagesPerWorker", message: "greater than or equal to 1",
@@ -387,6 +496,11 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			field: "spec.jobTemplate.spec.template.spec.restartPolicy", message: "restartPolicy must be Never or OnFailure",
 		},
 		{
+			name:  "jobTemplate restartPolicy not a policy",
+			raw:   []rawEdit{set("spec.jobTemplate.spec.template.spec.restartPolicy", "Sometimes")},
+			field: "spec.jobTemplate.spec.template.spec.restartPolicy", message: "restartPolicy must be Never or OnFailure",
+		},
+		{
 			name: "jobTemplate with an empty container list",
 			mutate: func(qd *drainv1alpha1.QueueDrainer) {
 				qd.Spec.JobTemplate.Spec.Template.Spec.Containers = []corev1.Container{}
@@ -411,6 +525,23 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			field: "spec.pollInterval", message: "pollInterval must be a duration of at least 1s",
 		},
 		{
+			name:  "pollInterval 1ns",
+			raw:   []rawEdit{set("spec.pollInterval", "1ns")},
+			field: "spec.pollInterval", message: "pollInterval must be a duration of at least 1s",
+		},
+		{
+			name:  "pollInterval too large for a duration",
+			raw:   []rawEdit{set("spec.pollInterval", "9999999999h")},
+			field: "spec.pollInterval", message: "pollInterval must be a duration of at least 1s",
+		},
+		{
+			// Once accepted, it could not be decoded by the operator (a Go
+			// time.Duration overflows), which would break listing every drainer.
+			name:  "cooldown too large for a duration",
+			raw:   []rawEdit{set("spec.cooldown", "9999999999h")},
+			field: "spec.cooldown", message: "cooldown must be a non-negative duration",
+		},
+		{
 			name:  "cooldown negative",
 			raw:   []rawEdit{set("spec.cooldown", "-1m")},
 			field: "spec.cooldown", message: "cooldown must be a non-negative duration",
@@ -424,6 +555,11 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 			name:   "successfulRunsHistoryLimit negative",
 			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.SuccessfulRunsHistoryLimit = ptr.To[int32](-1) },
 			field:  "spec.successfulRunsHistoryLimit", message: "greater than or equal to 0",
+		},
+		{
+			name:  "successfulRunsHistoryLimit beyond int32",
+			raw:   []rawEdit{set("spec.successfulRunsHistoryLimit", int64(99_999_999_999))},
+			field: "spec.successfulRunsHistoryLimit", message: "less than or equal to 20",
 		},
 		{
 			name:   "failedRunsHistoryLimit 21",
@@ -586,6 +722,15 @@ func TestValidQueueDrainersAreAccepted(t *testing.T) {
 		}},
 		{"name of 52 characters", func(qd *drainv1alpha1.QueueDrainer) {
 			qd.Name = strings.Repeat("n", 52)
+		}},
+		{"largest numbers", func(qd *drainv1alpha1.QueueDrainer) {
+			qd.Spec.Triggers.QueueDepth = ptr.To[int64](math.MaxInt64)
+			qd.Spec.Workers.MessagesPerWorker = math.MaxInt64
+		}},
+		{"longest durations a Go time.Duration holds", func(qd *drainv1alpha1.QueueDrainer) {
+			qd.Spec.PollInterval = &metav1.Duration{Duration: 999 * time.Hour}
+			qd.Spec.Cooldown = &metav1.Duration{Duration: math.MaxInt64}
+			qd.Spec.Triggers.OldestMessageAge = &metav1.Duration{Duration: math.MaxInt64}
 		}},
 	}
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -141,9 +142,15 @@ func (p policy) schedule() (schedule, error) {
 	loc := time.UTC
 	if p.timeZone != "" {
 		var err error
-		if loc, err = time.LoadLocation(p.timeZone); err != nil {
+		// "Local" would be the operator's own zone, not one the user can know.
+		if loc, err = time.LoadLocation(p.timeZone); err != nil || p.timeZone == "Local" {
 			return nil, fmt.Errorf("unknown time zone %q", p.timeZone)
 		}
+	}
+	// The zone comes from triggers.timeZone only. The cron library also
+	// reads a TZ= prefix, and panics on one not followed by a space.
+	if strings.HasPrefix(p.cronExpr, "TZ=") || strings.HasPrefix(p.cronExpr, "CRON_TZ=") {
+		return nil, fmt.Errorf("unsupported schedule %q: set the time zone in triggers.timeZone", p.cronExpr)
 	}
 	s, err := cronParser.Parse(p.cronExpr)
 	if err != nil {

@@ -206,6 +206,11 @@ func TestInvalidScheduleMakesDrainerNotReadyButOtherTriggersWork(t *testing.T) {
 	}{
 		{name: "unknown time zone", expr: "*/15 * * * *", tz: "Mars/Olympus_Mons"},
 		{name: "unparsable cron", expr: "61 * * * *"},
+		{name: "the operator's Local zone", expr: "*/15 * * * *", tz: "Local"},
+		// The cron library panics on a TZ= prefix without a space after it.
+		{name: "time zone prefix in the schedule", expr: "TZ=Asia/Seoul"},
+		{name: "CRON_TZ prefix in the schedule", expr: "CRON_TZ=UTC */15 * * * *"},
+		{name: "interval schedule", expr: "@every 1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			qd := drainer(schedule(tc.expr), timeZone(tc.tz), depthTrigger(100), lastSchedule(t0.Add(-15*time.Minute)))

@@ -350,3 +350,46 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// lostResponses stands for a network that cannot take back a long poll:
+// SQS hands out messages even when the caller has given up on the call, and
+// the caller then never learns of them.
+type lostResponses struct {
+	worker.SQSAPI
+	polling chan struct{} // closed when the first poll starts
+	once    sync.Once
+}
+
+func (l *lostResponses) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	l.once.Do(func() { close(l.polling) })
+	out, err := l.SQSAPI.ReceiveMessage(context.Background(), in, opts...)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return out, err
+}
+
+// A long poll in flight at SIGTERM is not abandoned: what it brings back
+// is released at once instead of staying invisible for the visibility timeout.
+func TestMessagesFromAPollInFlightAtShutdownAreReleasedAtOnce(t *testing.T) {
+	api, url := newQueue(t, "shutdown-poll", map[string]string{"VisibilityTimeout": "300"})
+	l := &lostResponses{SQSAPI: api, polling: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := worker.Config{Receivers: 1, WaitTime: 5 * time.Second, GracePeriod: 10 * time.Second}
+	done := make(chan worker.Summary, 1)
+	go func() {
+		s, _ := worker.Run(ctx, l, url, worker.HandlerFunc(func(context.Context, worker.Message) error { return nil }), cfg)
+		done <- s
+	}()
+	<-l.polling
+	cancel()
+	time.Sleep(200 * time.Millisecond)
+	sendNumbered(t, api, url, 5)
+	s := <-done
+	if s.Processed != 0 || s.Released != s.Received {
+		t.Fatalf("summary %+v: after shutdown nothing is handled and everything received is released", s)
+	}
+	if visible, inFlight := depth(t, api, url); visible != 5 || inFlight != 0 {
+		t.Fatalf("queue: %d visible, %d in flight; want all 5 visible", visible, inFlight)
+	}
+}

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,8 +12,9 @@ import (
 )
 
 // HTTPHandler POSTs each message's body to URL; any 2xx answer is success.
-// The message ID and attributes travel as headers: X-Message-Id and
-// X-Message-Attribute-<name>.
+// The message ID and attributes travel as headers: X-Message-Id,
+// X-Message-Attribute-<name> for the string attributes a header carries
+// exactly, and X-Message-Binary-Attribute-<name> (base64) for binary ones.
 type HTTPHandler struct {
 	URL    string
 	Client *http.Client
@@ -24,13 +26,8 @@ func (h HTTPHandler) Handle(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
+	req.Header = messageHeaders(m)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("X-Message-Id", m.ID)
-	for k, v := range m.Attributes {
-		if headerSafe(k) && headerSafe(v) {
-			req.Header.Set("X-Message-Attribute-"+k, v)
-		}
-	}
 	client := h.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -47,15 +44,51 @@ func (h HTTPHandler) Handle(ctx context.Context, m Message) error {
 	return nil
 }
 
-// headerSafe keeps values that cannot travel in an HTTP header out of it
-// (the body is always delivered whole).
-func headerSafe(s string) bool {
+// messageHeaders carries a message's ID and attributes as headers. What a
+// header cannot carry exactly is left out rather than altered: a name that
+// is not an SQS attribute name (HTTP would refuse the whole request, and
+// the message could never be handled), and a value that is not printable
+// ASCII or has spaces at its ends (receivers trim them). The body is
+// always delivered whole.
+func messageHeaders(m Message) http.Header {
+	h := http.Header{}
+	if headerValue(m.ID) {
+		h.Set("X-Message-Id", m.ID)
+	}
+	for k, v := range m.Attributes {
+		if attributeName(k) && headerValue(v) {
+			h.Set("X-Message-Attribute-"+k, v)
+		}
+	}
+	for k, v := range m.BinaryAttributes {
+		if attributeName(k) {
+			h.Set("X-Message-Binary-Attribute-"+k, base64.StdEncoding.EncodeToString(v))
+		}
+	}
+	return h
+}
+
+// attributeName reports whether s is made of the characters SQS allows in
+// attribute names, all of which HTTP allows in header names.
+func attributeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func headerValue(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r > 0x7e {
 			return false
 		}
 	}
-	return true
+	return strings.Trim(s, " ") == s
 }
 
 // ExecHandler runs a command per message with the body on stdin; exit 0 is

@@ -65,3 +65,32 @@ func TestExecHandlerPassesTheBodyOnStdin(t *testing.T) {
 		t.Errorf("exit 3 gave %v, want an error with the command's last stderr line", err)
 	}
 }
+
+func TestHTTPHandlerLeavesOutWhatAHeaderCannotCarryAndStillDelivers(t *testing.T) {
+	var header http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header = r.Header.Clone()
+	}))
+	defer srv.Close()
+	msg := worker.Message{ID: "m-1", Body: "x",
+		Attributes: map[string]string{
+			"bad name": "v",           // HTTP would refuse the whole request
+			"Colon:":   "v",           //
+			"Padded":   " v ",         // receivers trim header values
+			"Split":    "a\r\nX-I: 1", // header injection
+			"Tenant":   "acme",
+		},
+		BinaryAttributes: map[string][]byte{"Blob": {0, 0xff}},
+	}
+	if err := (worker.HTTPHandler{URL: srv.URL}).Handle(context.Background(), msg); err != nil {
+		t.Fatalf("a message with odd attributes could not be delivered: %v", err)
+	}
+	for k := range header {
+		if strings.HasPrefix(k, "X-Message-Attribute-") && k != "X-Message-Attribute-Tenant" || k == "X-I" {
+			t.Errorf("header %s = %q was sent; only Tenant can travel exactly", k, header[k])
+		}
+	}
+	if header.Get("X-Message-Attribute-Tenant") != "acme" || header.Get("X-Message-Binary-Attribute-Blob") != "AP8=" {
+		t.Errorf("headers %v, want Tenant acme and Blob in base64 (AP8=)", header)
+	}
+}

@@ -28,8 +28,10 @@ type Message struct {
 	GroupID string
 	// Attributes holds the message attributes (string and number values)
 	// and the system attributes, such as ApproximateReceiveCount.
-	Attributes   map[string]string
-	ReceiveCount int
+	Attributes map[string]string
+	// BinaryAttributes holds the message attributes of binary type.
+	BinaryAttributes map[string][]byte
+	ReceiveCount     int
 }
 
 // Handler processes one message. A nil error means the message is done and

@@ -133,7 +133,7 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 	var receivers, handlers, background sync.WaitGroup
 	for range cfg.Receivers {
 		receivers.Add(1)
-		go func() { defer receivers.Done(); d.receive(recvCtx) }()
+		go func() { defer receivers.Done(); d.receive(recvCtx, handleCtx) }()
 	}
 	for range cfg.Handlers {
 		handlers.Add(1)
@@ -191,7 +191,12 @@ func visibilityTimeout(ctx context.Context, api SQSAPI, queueURL string, configu
 // receive long-polls until the queue is drained or receiving stops. After
 // EmptyPolls empty polls with nothing held and no failed message due back,
 // a receiver parks; when all have parked, the queue is drained.
-func (d *drain) receive(ctx context.Context) {
+//
+// A poll in flight when receiving stops is left to finish (pollCtx ends
+// only with the grace period): SQS may already have handed it messages,
+// and an aborted call would leave them invisible until their visibility
+// timeout instead of being released at once.
+func (d *drain) receive(ctx, pollCtx context.Context) {
 	empties, errorsInRow := 0, 0
 	for ctx.Err() == nil {
 		if empties >= d.cfg.EmptyPolls {
@@ -201,7 +206,7 @@ func (d *drain) receive(ctx context.Context) {
 				empties = 0
 			}
 		}
-		out, err := d.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := d.api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(d.queueURL),
 			MaxNumberOfMessages:         10,
 			WaitTimeSeconds:             int32(d.cfg.WaitTime / time.Second),
@@ -298,23 +303,7 @@ func (d *drain) hold(msgs []sqstypes.Message) []*held {
 // dispatch hands messages to the handlers: one at a time on standard
 // queues; on FIFO queues the messages of one group go together, in order.
 func (d *drain) dispatch(ctx context.Context, hs []*held) {
-	var units [][]*held
-	if d.fifo {
-		byGroup := map[string]int{}
-		for _, h := range hs {
-			i, ok := byGroup[h.msg.GroupID]
-			if !ok {
-				i = len(units)
-				byGroup[h.msg.GroupID] = i
-				units = append(units, nil)
-			}
-			units[i] = append(units[i], h)
-		}
-	} else {
-		for _, h := range hs {
-			units = append(units, []*held{h})
-		}
-	}
+	units := workUnits(hs, d.fifo)
 	for i, u := range units {
 		select {
 		case d.work <- u:
@@ -325,6 +314,30 @@ func (d *drain) dispatch(ctx context.Context, hs []*held) {
 			return
 		}
 	}
+}
+
+// workUnits splits received messages into what one handler takes at a
+// time: each message alone, or on FIFO queues each group's messages in the
+// order received, groups in the order they first appear.
+func workUnits(hs []*held, fifo bool) [][]*held {
+	var units [][]*held
+	if !fifo {
+		for _, h := range hs {
+			units = append(units, []*held{h})
+		}
+		return units
+	}
+	byGroup := map[string]int{}
+	for _, h := range hs {
+		i, ok := byGroup[h.msg.GroupID]
+		if !ok {
+			i = len(units)
+			byGroup[h.msg.GroupID] = i
+			units = append(units, nil)
+		}
+		units[i] = append(units[i], h)
+	}
+	return units
 }
 
 // handle runs messages through the handler. Once ctx ends it starts
@@ -544,8 +557,14 @@ func toMessage(m sqstypes.Message) Message {
 		msg.Attributes[k] = v
 	}
 	for k, v := range m.MessageAttributes {
-		if v.StringValue != nil {
+		switch {
+		case v.StringValue != nil:
 			msg.Attributes[k] = *v.StringValue
+		case v.BinaryValue != nil:
+			if msg.BinaryAttributes == nil {
+				msg.BinaryAttributes = map[string][]byte{}
+			}
+			msg.BinaryAttributes[k] = v.BinaryValue
 		}
 	}
 	msg.GroupID = m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]

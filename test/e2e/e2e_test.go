@@ -319,11 +319,7 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 func operatorPodDeletedMidRun(t *testing.T) {
 	const messages = 40
 	s := newScenario(t, "operator-restart")
-	tmpl := workerTemplate("sleep", "1")
-	tmpl.Spec.Template.Spec.Containers[0].Args = append([]string{"--concurrency=2"}, tmpl.Spec.Template.Spec.Containers[0].Args...)
-	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](10)}, tmpl, func(spec *v1alpha1.QueueDrainerSpec) {
-		spec.Workers = v1alpha1.WorkerPolicy{Max: 1}
-	})
+	s.createSlowDrainer()
 
 	// Count the drainer's Jobs all along.
 	var mu sync.Mutex
@@ -348,15 +344,7 @@ func operatorPodDeletedMidRun(t *testing.T) {
 	}()
 
 	s.send(messages, nil)
-	job := s.waitJob(1, 15*time.Second)
-	kubetest.Eventually(t, 30*time.Second, "a worker running", func() string {
-		for _, p := range pods(t, s.key.Namespace, job.Name) {
-			if running(p) {
-				return ""
-			}
-		}
-		return "none yet"
-	})
+	s.waitWorkerRunning(s.waitJob(1, 15*time.Second))
 
 	old := operatorPod(t)
 	if old.Name == "" {
@@ -411,21 +399,9 @@ func operatorPodDeletedMidRun(t *testing.T) {
 func apiServerRestartedMidRun(t *testing.T) {
 	const messages = 30
 	s := newScenario(t, "apiserver-restart")
-	tmpl := workerTemplate("sleep", "1")
-	tmpl.Spec.Template.Spec.Containers[0].Args = append([]string{"--concurrency=2"}, tmpl.Spec.Template.Spec.Containers[0].Args...)
-	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](10)}, tmpl, func(spec *v1alpha1.QueueDrainerSpec) {
-		spec.Workers = v1alpha1.WorkerPolicy{Max: 1}
-	})
+	s.createSlowDrainer()
 	s.send(messages, nil)
-	job := s.waitJob(1, 15*time.Second)
-	kubetest.Eventually(t, 30*time.Second, "a worker running", func() string {
-		for _, p := range pods(t, s.key.Namespace, job.Name) {
-			if running(p) {
-				return ""
-			}
-		}
-		return "none yet"
-	})
+	s.waitWorkerRunning(s.waitJob(1, 15*time.Second))
 	restart := time.Now()
 	kubetest.Must(t, stack.RestartAPIServer(context.Background()))
 	down := time.Since(restart)
@@ -463,4 +439,28 @@ func operatorPod(t *testing.T) corev1.Pod {
 func report(t *testing.T, format string, args ...any) {
 	t.Helper()
 	t.Logf("FIGURE "+format, args...)
+}
+
+// createSlowDrainer makes a drainer whose one worker handles two messages
+// a second, so that a run lasts while a test disturbs the cluster.
+func (s *scenario) createSlowDrainer() {
+	s.t.Helper()
+	tmpl := workerTemplate("sleep", "1")
+	tmpl.Spec.Template.Spec.Containers[0].Args = append([]string{"--concurrency=2"}, tmpl.Spec.Template.Spec.Containers[0].Args...)
+	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](10)}, tmpl, func(spec *v1alpha1.QueueDrainerSpec) {
+		spec.Workers = v1alpha1.WorkerPolicy{Max: 1}
+	})
+}
+
+// waitWorkerRunning waits for a pod of the Job with a running container.
+func (s *scenario) waitWorkerRunning(job batchv1.Job) {
+	s.t.Helper()
+	kubetest.Eventually(s.t, 30*time.Second, "a worker of "+job.Name+" running", func() string {
+		for _, p := range pods(s.t, s.key.Namespace, job.Name) {
+			if running(p) {
+				return ""
+			}
+		}
+		return "none yet"
+	})
 }

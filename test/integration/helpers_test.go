@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -40,6 +41,22 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.next.ServeHTTP(w, r)
+}
+
+// hiddenQueues is the CloudWatch publisher's transport to fauxqs: it
+// answers 404 for the queues in it, which the publisher then skips.
+type hiddenQueues struct{ names sync.Map }
+
+func (h *hiddenQueues) hide(name string) { h.names.Store(name, true) }
+
+func (h *hiddenQueues) RoundTrip(r *http.Request) (*http.Response, error) {
+	if name, ok := strings.CutPrefix(r.URL.Path, "/_fauxqs/queues/"); ok {
+		if _, hidden := h.names.Load(name); hidden {
+			return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader(`{"error":"hidden by the test"}`)), Request: r}, nil
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func startHTTP(h http.Handler) (string, func(), error) {

@@ -6,12 +6,15 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +26,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
+	"github.com/queuedrainer/queue-drainer/test/faultproxy"
 	"github.com/queuedrainer/queue-drainer/test/kubetest"
 )
 
@@ -38,6 +42,15 @@ var (
 	sqsCalls *countingClients
 	// cwDown makes the CloudWatch endpoint drop connections, as if it were unreachable.
 	cwDown = &switchable{}
+	// sqsProxy is the operator's SQS endpoint: it forwards to fauxqs and
+	// fails the requests the tests tell it to.
+	sqsProxy *faultproxy.Proxy
+	// darkQueues are the queues the CloudWatch publisher skips, as AWS
+	// publishes no datapoint for some queues (new or long idle ones).
+	darkQueues = &hiddenQueues{}
+	restCfg    *rest.Config
+	// managerStopped is closed if the manager stops before the tests end.
+	managerStopped = make(chan struct{})
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -53,6 +66,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer fq.Stop()
+	if sqsProxy, err = faultproxy.Start(fq.Endpoint); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer sqsProxy.Close()
 	cw = cwsim.New(cwsim.Options{})
 	cwDown.next = cw
 	cwURL, stopCW, err := startHTTP(cwDown)
@@ -61,7 +79,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer stopCW()
-	pub, err := cwsim.NewPublisher(cw, cwsim.PublisherOptions{SQSEndpoint: fq.Endpoint, Period: period})
+	pub, err := cwsim.NewPublisher(cw, cwsim.PublisherOptions{SQSEndpoint: fq.Endpoint, Period: period,
+		HTTPClient: &http.Client{Transport: darkQueues, Timeout: 30 * time.Second}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -70,8 +89,9 @@ func run(m *testing.M) int {
 
 	// The operator finds the emulators the way it would in a cluster: through
 	// the SDK's standard endpoint variables and its default credential chain.
+	// Its SQS endpoint is the fault proxy.
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SQS": fq.Endpoint, "AWS_ENDPOINT_URL_CLOUDWATCH": cwURL,
+		"AWS_ENDPOINT_URL_SQS": sqsProxy.URL(), "AWS_ENDPOINT_URL_CLOUDWATCH": cwURL,
 		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": emulator.Region,
 	} {
 		os.Setenv(k, v)
@@ -81,7 +101,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	sqsAPI = sqs.NewFromConfig(awsCfg)
+	// The tests' own SQS calls (creating queues, sending) go straight to fauxqs.
+	sqsAPI = sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(fq.Endpoint) })
 
 	env, cfg, err := kubetest.Start()
 	if err != nil {
@@ -89,6 +110,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	restCfg = cfg
 	scheme := kubetest.Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: controllers.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
@@ -107,12 +129,21 @@ func run(m *testing.M) int {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("queue-drainer"), Clock: clock.RealClock{},
 		Observer: &sqsstats.Observer{Clients: clients, Ages: poller, Timeout: 10 * time.Second},
+		// As cmd/manager's default: while SQS is failing, each observation
+		// waits out the SDK's retries, and one worker would queue every
+		// drainer behind it.
+		MaxConcurrentReconciles: 4,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	go func() { _ = mgr.Start(ctx) }()
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager stopped:", err)
+		}
+		close(managerStopped)
+	}()
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

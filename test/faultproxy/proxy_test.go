@@ -1,0 +1,195 @@
+package faultproxy_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/test/faultproxy"
+)
+
+var (
+	direct *sqs.Client // straight to fauxqs, to set queues up
+	proxy  *faultproxy.Proxy
+	cfg    aws.Config // the SDK's defaults, endpoint at the proxy
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	fq, err := emulator.StartFauxqs(ctx, os.Stderr)
+	if err != nil {
+		println(err.Error())
+		return 1
+	}
+	defer fq.Stop()
+	if proxy, err = faultproxy.Start(fq.Endpoint); err != nil {
+		println(err.Error())
+		return 1
+	}
+	defer proxy.Close()
+	if cfg, err = emulator.AWSConfig(ctx); err != nil {
+		println(err.Error())
+		return 1
+	}
+	direct = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(fq.Endpoint) })
+	cfg.BaseEndpoint = aws.String(proxy.URL())
+	return m.Run()
+}
+
+// newQueue creates a queue in fauxqs and returns its URL.
+func newQueue(t *testing.T, name string) string {
+	t.Helper()
+	url, err := emulator.CreateQueue(context.Background(), direct, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Clear)
+	return url
+}
+
+func depth(ctx context.Context, api *sqs.Client, url string) (*sqs.GetQueueAttributesOutput, error) {
+	return api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+}
+
+func TestSDKSeesEachFaultAsSQSSendsIt(t *testing.T) {
+	url := newQueue(t, "kinds")
+	// One attempt, so that each call shows the raw error.
+	api := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	isThrottle := retry.IsErrorThrottles(retry.DefaultThrottles)
+	isRetryable := retry.IsErrorRetryables(retry.DefaultRetryables)
+	for _, tc := range []struct {
+		fault     faultproxy.Fault
+		status    int
+		code      string
+		throttle  bool
+		reason    string
+		modeledAs any
+	}{
+		{faultproxy.RequestThrottled, 400, "RequestThrottled", true, sqsstats.ReasonThrottling, &sqstypes.RequestThrottled{}},
+		{faultproxy.ThrottlingException, 400, "ThrottlingException", true, sqsstats.ReasonThrottling, nil},
+		{faultproxy.InternalError, 500, "InternalError", false, sqsstats.ReasonAWSError, nil},
+		{faultproxy.ServiceUnavailable, 503, "ServiceUnavailable", false, sqsstats.ReasonAWSError, nil},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			proxy.Inject("GetQueueAttributes", "kinds", 1, tc.fault)
+			_, err := depth(context.Background(), api, url)
+			var apiErr smithy.APIError
+			if !errors.As(err, &apiErr) || apiErr.ErrorCode() != tc.code {
+				t.Fatalf("error %v, want the API error %s", err, tc.code)
+			}
+			var resp *smithyhttp.ResponseError
+			if !errors.As(err, &resp) || resp.HTTPStatusCode() != tc.status {
+				t.Errorf("error %v, want HTTP status %d", err, tc.status)
+			}
+			if tc.modeledAs != nil {
+				var rt *sqstypes.RequestThrottled
+				if !errors.As(err, &rt) {
+					t.Errorf("error %T, want the SDK's modeled %T", apiErr, tc.modeledAs)
+				}
+			}
+			if got := isThrottle.IsErrorThrottle(err) == aws.TrueTernary; got != tc.throttle {
+				t.Errorf("the retryer takes it for a throttle: %v, want %v", got, tc.throttle)
+			}
+			if isRetryable.IsErrorRetryable(err) != aws.TrueTernary {
+				t.Errorf("the retryer would not retry %v", err)
+			}
+			p := sqsstats.Classify(err)
+			if p.Reason != tc.reason || !strings.Contains(p.Message, tc.code) {
+				t.Errorf("classified as %+v, want reason %s and the code in the message", p, tc.reason)
+			}
+		})
+	}
+	t.Run("Drop", func(t *testing.T) {
+		proxy.Inject("GetQueueAttributes", "kinds", 1, faultproxy.Drop)
+		_, err := depth(context.Background(), api, url)
+		if err == nil {
+			t.Fatal("a dropped connection succeeded")
+		}
+		if isRetryable.IsErrorRetryable(err) != aws.TrueTernary {
+			t.Errorf("the retryer would not retry %v", err)
+		}
+		if p := sqsstats.Classify(err); p.Reason != sqsstats.ReasonNetworkError {
+			t.Errorf("classified as %+v, want NetworkError", p)
+		}
+	})
+	if _, err := depth(context.Background(), api, url); err != nil {
+		t.Errorf("after the injections: %v", err)
+	}
+}
+
+func TestSDKRetriesFaultsWithBackoffAndGivesUpAfterThreeAttempts(t *testing.T) {
+	url := newQueue(t, "retried")
+	api := sqs.NewFromConfig(cfg) // the SDK's standard retryer: 3 attempts
+	ctx := context.Background()
+
+	proxy.Inject("GetQueueAttributes", "retried", 1, faultproxy.RequestThrottled)
+	proxy.Inject("GetQueueAttributes", "retried", 1, faultproxy.ServiceUnavailable)
+	if _, err := depth(ctx, api, url); err != nil {
+		t.Fatalf("two faults then success: %v, want the SDK to retry through them", err)
+	}
+	reqs := proxy.Requests("GetQueueAttributes", "retried")
+	if len(reqs) != 3 || reqs[0].Fault == nil || reqs[1].Fault == nil || reqs[2].Fault != nil {
+		t.Fatalf("requests %+v, want throttled, unavailable, forwarded", reqs)
+	}
+	t.Logf("FIGURE SDK backoff: %s after a throttle, %s after a 503",
+		reqs[1].At.Sub(reqs[0].At).Round(time.Millisecond), reqs[2].At.Sub(reqs[1].At).Round(time.Millisecond))
+
+	proxy.Inject("GetQueueAttributes", "retried", faultproxy.Always, faultproxy.ThrottlingException)
+	_, err := depth(ctx, api, url)
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ThrottlingException" {
+		t.Fatalf("persistent throttling: %v, want ThrottlingException once retries are exhausted", err)
+	}
+	if n := proxy.Calls("GetQueueAttributes", "retried"); n != 3+3 {
+		t.Errorf("%d requests in all, want 3 attempts for the failed call", n)
+	}
+	// The other queues are unaffected.
+	other := newQueue(t, "bystander")
+	if _, err := depth(ctx, api, other); err != nil {
+		t.Errorf("another queue: %v", err)
+	}
+}
+
+func TestDownRefusesConnectionsUntilUp(t *testing.T) {
+	url := newQueue(t, "outage")
+	api := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	ctx := context.Background()
+	if err := proxy.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proxy.SetDown(false) }()
+	// A connection kept alive from before may fail first with a broken
+	// pipe; after that, every dial is refused.
+	_, err := depth(ctx, api, url)
+	if err == nil {
+		t.Fatal("a call succeeded while down")
+	}
+	if _, err = depth(ctx, api, url); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("while down: %v, want connection refused", err)
+	}
+	if p := sqsstats.Classify(err); p.Reason != sqsstats.ReasonNetworkError {
+		t.Errorf("classified as %+v, want NetworkError", p)
+	}
+	if err := proxy.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := depth(ctx, api, url); err != nil {
+		t.Errorf("back up on the same address: %v", err)
+	}
+}
