@@ -37,6 +37,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	// These stop the operator or the API server, so they run alone.
 	t.Run("OperatorPodDeletedMidRun", operatorPodDeletedMidRun)
+	t.Run("OperatorKilledMidRun", operatorKilledMidRun)
 	t.Run("APIServerRestartedMidRun", apiServerRestartedMidRun)
 }
 
@@ -316,9 +317,15 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 
 // (f) Deleting the operator's pod mid-run: the Deployment starts another,
 // which adopts the running Job instead of starting a second, and records it.
-func operatorPodDeletedMidRun(t *testing.T) {
+func operatorPodDeletedMidRun(t *testing.T) { operatorPodGoneMidRun(t, "operator-restart", nil) }
+
+// The same with the operator killed (grace period 0: SIGKILL at once), so
+// that it cannot release its lease: the new pod waits for it to expire.
+func operatorKilledMidRun(t *testing.T) { operatorPodGoneMidRun(t, "operator-killed", ptr.To[int64](0)) }
+
+func operatorPodGoneMidRun(t *testing.T, name string, grace *int64) {
 	const messages = 40
-	s := newScenario(t, "operator-restart")
+	s := newScenario(t, name)
 	s.createSlowDrainer()
 
 	// Count the drainer's Jobs all along.
@@ -351,7 +358,7 @@ func operatorPodDeletedMidRun(t *testing.T) {
 		t.Fatal("no operator pod")
 	}
 	deleted := time.Now()
-	kubetest.Must(t, k8s.Delete(context.Background(), &old))
+	kubetest.Must(t, k8s.Delete(context.Background(), &old, &client.DeleteOptions{GracePeriodSeconds: grace}))
 	var replacement corev1.Pod
 	kubetest.Eventually(t, 60*time.Second, "a new operator pod running", func() string {
 		p := operatorPod(t)
@@ -383,8 +390,12 @@ func operatorPodDeletedMidRun(t *testing.T) {
 	if n := s.drainer().Status.LastRunNumber; n != 1 {
 		t.Fatalf("lastRunNumber %d, want 1", n)
 	}
-	report(t, "operator pod deleted mid-run: replacement %s running %s later, observing the queue again after %s; run %s recorded (%d processed); Jobs at most %d",
-		replacement.Name, back.Round(100*time.Millisecond), acting.Round(100*time.Millisecond), rec.Name, processed(rec), most)
+	how := "deleted"
+	if grace != nil {
+		how = fmt.Sprintf("deleted with grace period %ds", *grace)
+	}
+	report(t, "operator pod %s mid-run: replacement %s running %s later, observing the queue again after %s; run %s recorded (%d processed); Jobs at most %d",
+		how, replacement.Name, back.Round(100*time.Millisecond), acting.Round(100*time.Millisecond), rec.Name, processed(rec), most)
 
 	// Its logs reach kubectl through the API server and the node agent.
 	logs, err := stack.Client.CoreV1().Pods(replacement.Namespace).GetLogs(replacement.Name, &corev1.PodLogOptions{Container: "manager"}).DoRaw(context.Background())
