@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -584,4 +585,36 @@ func waitLog(t *testing.T, a *Agent, ns, pod, container, line string) {
 		}
 		return "not yet"
 	})
+}
+
+// SIGTERM goes to the container's main process only, as a runtime signals a
+// container's PID 1; what it started is its to stop, and SIGKILL of the
+// whole group takes what is left once the main process is gone.
+func TestSIGTERMReachesOnlyTheMainProcess(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	marker := filepath.Join(t.TempDir(), "marker")
+	script := `sh -c 'trap "echo child-got-TERM >> ` + marker + `" TERM; while :; do sleep 0.1; done' &
+trap 'echo main-got-TERM >> ` + marker + `; sleep 0.5; exit 0' TERM
+echo running
+while :; do sleep 0.1; done`
+	pod := createPod(t, ns, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "tree"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "main", Image: hostImage, Command: []string{"sh", "-c", script},
+		}}},
+	})
+	waitLog(t, agent, ns, pod.Name, "main", "running")
+	kubetest.Must(t, client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{}))
+	waitGone(t, pod, 10*time.Second)
+	waitNoProcesses(t, agent, pod.UID)
+	got, err := os.ReadFile(marker)
+	if err != nil || string(got) != "main-got-TERM\n" {
+		t.Fatalf("marker %q (%v): want only the main process to get SIGTERM", got, err)
+	}
+	// The child, which ignored nothing but never got SIGTERM, went with the group.
+	out, _ := exec.Command("pgrep", "-f", "child-got-TERM").Output()
+	if len(out) > 0 {
+		t.Fatalf("the child process outlived its container: pids %s", out)
+	}
 }
