@@ -321,7 +321,9 @@ func operatorPodDeletedMidRun(t *testing.T) { operatorPodGoneMidRun(t, "operator
 
 // The same with the operator killed (grace period 0: SIGKILL at once), so
 // that it cannot release its lease: the new pod waits for it to expire.
-func operatorKilledMidRun(t *testing.T) { operatorPodGoneMidRun(t, "operator-killed", ptr.To[int64](0)) }
+func operatorKilledMidRun(t *testing.T) {
+	operatorPodGoneMidRun(t, "operator-killed", ptr.To[int64](0))
+}
 
 func operatorPodGoneMidRun(t *testing.T, name string, grace *int64) {
 	const messages = 40
