@@ -4,13 +4,9 @@
 package config
 
 import (
-	"bytes"
-	"errors"
-	"io"
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,45 +16,33 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
+
+	"github.com/queuedrainer/queue-drainer/hack/localcluster"
 )
 
 // rendered is the output of `kustomize build config/default`, one object per entry.
-func rendered(t *testing.T) []unstructured.Unstructured {
+func rendered(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Dir(filepath.Dir(file))
+	root := localcluster.RepoRoot()
 	kustomize := filepath.Join(root, "bin", "kustomize")
 	if _, err := os.Stat(kustomize); err != nil {
 		t.Fatalf("%s not found: run make kustomize", kustomize)
 	}
-	cmd := exec.Command(kustomize, "build", filepath.Join(root, "config", "default"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := localcluster.Kustomize(context.Background(), kustomize, filepath.Join(root, "config", "default"))
 	if err != nil {
-		t.Fatalf("kustomize build config/default: %v\n%s", err, stderr.String())
+		t.Fatal(err)
 	}
-	var objs []unstructured.Unstructured
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		var obj unstructured.Unstructured
-		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("decoding the rendered manifests: %v", err)
-		}
-		if obj.Object != nil {
-			objs = append(objs, obj)
-		}
+	objs, err := localcluster.Objects(out)
+	if err != nil {
+		t.Fatalf("decoding the rendered manifests: %v", err)
 	}
 	return objs
 }
 
 // only returns the objects of a kind, converted to their Go type.
-func only[T any](t *testing.T, objs []unstructured.Unstructured, kind string) []T {
+func only[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) []T {
 	t.Helper()
 	var typed []T
 	for _, o := range objs {
@@ -74,7 +58,7 @@ func only[T any](t *testing.T, objs []unstructured.Unstructured, kind string) []
 	return typed
 }
 
-func managerDeployment(t *testing.T, objs []unstructured.Unstructured) appsv1.Deployment {
+func managerDeployment(t *testing.T, objs []*unstructured.Unstructured) appsv1.Deployment {
 	t.Helper()
 	deployments := only[appsv1.Deployment](t, objs, "Deployment")
 	if len(deployments) != 1 {
