@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
@@ -147,13 +148,11 @@ func applyDrainer(ctx context.Context, stack *localcluster.Stack, k8s client.Cli
 		c := &qd.Spec.JobTemplate.Spec.Template.Spec.Containers[i]
 		c.Env = append(c.Env, stack.AWSEnv()...)
 	}
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&qd)
+	u, err := localcluster.ForApply(&qd)
 	if err != nil {
 		return err
 	}
-	delete(u, "status")
-	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-	return stack.Apply(ctx, []*unstructured.Unstructured{{Object: u}})
+	return stack.Apply(ctx, []*unstructured.Unstructured{u})
 }
 
 // watch prints the drainer's progress every second until its first run is
@@ -175,13 +174,12 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 			line = "waiting for the operator to look at the queue"
 		} else {
 			left := st.Queue.VisibleMessages + st.Queue.InFlightMessages
-			if lastLeft >= 0 && st.Queue.ObservedAt.Time.After(lastAt) && left <= lastLeft {
-				// Smoothed over a few observations: the counts are approximate.
-				now := float64(lastLeft-left) / st.Queue.ObservedAt.Sub(lastAt).Seconds()
-				rate = 0.5*rate + 0.5*now
-			}
-			if st.Queue.ObservedAt.Time.After(lastAt) {
-				lastLeft, lastAt = left, st.Queue.ObservedAt.Time
+			if at := st.Queue.ObservedAt.Time; at.After(lastAt) {
+				if lastLeft >= 0 && left <= lastLeft {
+					// Smoothed over a few observations: the counts are approximate.
+					rate = 0.5*rate + 0.5*float64(lastLeft-left)/at.Sub(lastAt).Seconds()
+				}
+				lastLeft, lastAt = left, at
 			}
 			line += fmt.Sprintf("visible %6d  in flight %5d  ", st.Queue.VisibleMessages, st.Queue.InFlightMessages)
 			switch {
@@ -189,7 +187,7 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 				line += fmt.Sprintf("run %s (%s), %d workers, %5.0f msg/s", st.ActiveRun.Name, st.ActiveRun.Trigger, st.ActiveRun.Workers, rate)
 			case len(st.History) > 0:
 				h := st.History[0]
-				line += fmt.Sprintf("run %s %s: %d messages in %s", h.Name, h.Result, ptrOr(h.MessagesProcessed), h.FinishedAt.Sub(h.StartedAt.Time))
+				line += fmt.Sprintf("run %s %s: %d messages in %s", h.Name, h.Result, ptr.Deref(h.MessagesProcessed, -1), h.FinishedAt.Sub(h.StartedAt.Time))
 			default:
 				line += "no run yet"
 			}
@@ -204,7 +202,7 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 			if h.Result != v1alpha1.RunSucceeded {
 				return fmt.Errorf("run %s ended %s: %s", h.Name, h.Result, h.Message)
 			}
-			step("queue drained: run %s processed %d messages, %s msg/s", h.Name, ptrOr(h.MessagesProcessed), h.MessagesPerSecond)
+			step("queue drained: run %s processed %d messages, %s msg/s", h.Name, ptr.Deref(h.MessagesProcessed, -1), h.MessagesPerSecond)
 			return nil
 		}
 		select {
@@ -216,13 +214,6 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 			return errors.New("the queue was not drained within 15 minutes")
 		}
 	}
-}
-
-func ptrOr(p *int64) int64 {
-	if p == nil {
-		return -1
-	}
-	return *p
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/ptr"
 )
 
 // FieldManager owns what this package applies.
@@ -158,19 +159,28 @@ func ChangeManager(objs []*unstructured.Unstructured, ch ManagerChanges) error {
 			ctr.Env = append(ctr.Env, ch.Env...)
 			ctr.Args = mergeFlags(ctr.Args, ch.Args)
 		}
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&d)
+		u, err := ForApply(&d)
 		if err != nil {
 			return err
 		}
-		// The converter adds an empty status and creationTimestamp, which
-		// apply would then claim.
-		delete(u, "status")
-		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-		unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
-		obj.Object = u
+		obj.Object = u.Object
 		return nil
 	}
 	return errors.New("no controller-manager Deployment in the manifests")
+}
+
+// ForApply converts a typed object for server-side apply, without the
+// empty status and creation timestamps the converter adds, which apply
+// would otherwise claim.
+func ForApply(obj runtime.Object) (*unstructured.Unstructured, error) {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	delete(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
+	return &unstructured.Unstructured{Object: u}, nil
 }
 
 func mergeFlags(args, changes []string) []string {
@@ -198,15 +208,8 @@ func (c *Cluster) WaitAvailable(ctx context.Context, namespace, name string, tim
 			return err
 		}
 		if d.Status.AvailableReplicas < 1 {
-			return fmt.Errorf("%d of %d replicas available", d.Status.AvailableReplicas, ptrOr(d.Spec.Replicas, 1))
+			return fmt.Errorf("%d of %d replicas available", d.Status.AvailableReplicas, ptr.Deref(d.Spec.Replicas, 1))
 		}
 		return nil
 	})
-}
-
-func ptrOr(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }
