@@ -11,8 +11,6 @@ package localcluster
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -46,13 +44,14 @@ const (
 // controllers are the kube-controller-manager controllers a drain needs:
 // Jobs and their pods, owner-reference garbage collection, TTL after
 // finished, default service accounts, namespace deletion, and Deployments
-// for the operator itself; the pod GC removes pods of a vanished Node, and
-// the node lifecycle controller lifts the not-ready taint that the API
-// server puts on a new Node once the node agent reports Ready.
+// for the operator itself; the pod GC removes pods of a vanished Node. The
+// not-ready taint the API server puts on a new Node, which the node
+// lifecycle controller would lift, is lifted by the node agent itself once
+// it reports Ready (it must be, in clusters without that controller).
 var controllers = []string{
 	"job-controller", "garbage-collector-controller", "ttl-after-finished-controller",
 	"serviceaccount-controller", "namespace-controller", "deployment-controller",
-	"replicaset-controller", "pod-garbage-collector-controller", "node-lifecycle-controller",
+	"replicaset-controller", "pod-garbage-collector-controller",
 }
 
 // Options configure a cluster.
@@ -141,7 +140,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		"--initial-cluster=local="+peerURL,
 		// A throwaway cluster: durability is not worth the disk latency.
 		"--unsafe-no-fsync", "--log-level=warn")
-	if err := c.run(ctx, etcd, func() error { return httpOK(ctx, nil, etcdURL+"/health", "") }); err != nil {
+	if err := c.run(ctx, etcd, func() error { return httpOK(ctx, etcdURL+"/health") }); err != nil {
 		return nil, err
 	}
 
@@ -159,15 +158,12 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		"--service-account-key-file="+c.pki.saPub,
 		"--service-account-signing-key-file="+c.pki.saKey,
 		"--service-cluster-ip-range="+serviceRange)
-	caPool := x509.NewCertPool()
-	caPool.AppendCertsFromPEM(c.pki.caPEM)
-	if err := c.run(ctx, c.apiserver, func() error { return httpOK(ctx, caPool, apiURL+"/readyz", token) }); err != nil {
-		return nil, err
-	}
-
 	c.Config = &rest.Config{Host: apiURL, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.pki.caPEM},
 		QPS: 50, Burst: 100}
 	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return nil, err
+	}
+	if err := c.run(ctx, c.apiserver, func() error { return c.apiServerReady(ctx) }); err != nil {
 		return nil, err
 	}
 	if err := writeKubeconfig(c.Kubeconfig, apiURL, c.pki.caPEM, token); err != nil {
@@ -262,14 +258,20 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 		}
 	}
 	c.apiserver = restarted
-	caPool := x509.NewCertPool()
-	caPool.AppendCertsFromPEM(c.pki.caPEM)
 	return poll(ctx, time.Minute, "kube-apiserver after a restart", func() error {
 		if done, _ := restarted.exited(); done {
 			return backoffStop{restarted.failure()}
 		}
-		return httpOK(ctx, caPool, c.Config.Host+"/readyz", c.Config.BearerToken)
+		return c.apiServerReady(ctx)
 	})
+}
+
+// apiServerReady answers nil once kube-apiserver's /readyz says ok.
+func (c *Cluster) apiServerReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
 }
 
 // Stop stops the pods (their processes get SIGTERM, then SIGKILL), then the
@@ -302,17 +304,15 @@ func writeKubeconfig(path, server string, ca []byte, token string) error {
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// httpOK answers nil when url answers 200.
-func httpOK(ctx context.Context, ca *x509.CertPool, url, token string) error {
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca}}}
+// httpOK answers nil when url (plain HTTP) answers 200.
+func httpOK(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
