@@ -89,7 +89,6 @@ type podWorker struct {
 	mu     sync.Mutex
 	latest *corev1.Pod
 	pids   map[string]int // container name → live process
-	gone   bool
 
 	notify   chan struct{} // latest changed
 	goneCh   chan struct{} // closed when the pod object is deleted
@@ -165,16 +164,16 @@ func (w *podWorker) update(pod *corev1.Pod) {
 
 // markGone says the pod object has been deleted.
 func (w *podWorker) markGone() {
-	w.mu.Lock()
-	w.gone = true
-	w.mu.Unlock()
 	w.goneOnce.Do(func() { close(w.goneCh) })
 }
 
 func (w *podWorker) isGone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.gone
+	select {
+	case <-w.goneCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *podWorker) livePIDs() []int {
