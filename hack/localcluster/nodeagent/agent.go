@@ -138,7 +138,8 @@ func New(o Options) (*Agent, error) {
 
 // Run registers the Node and runs its pods until ctx is done. It then stops
 // every process (SIGTERM, then SIGKILL after a short grace) and returns once
-// they are gone. An Agent runs once.
+// each container's main process is reaped; anything those started has been
+// sent SIGKILL by then. An Agent runs once.
 func (a *Agent) Run(ctx context.Context) error {
 	stopLogs, err := a.startLogServer()
 	if err != nil {
