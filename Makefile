@@ -83,7 +83,8 @@ test: manifests generate emulators kustomize ## Run all tests: unit, envtest (re
 # TEST_FUZZTIME; `make fuzz FUZZTIME=2m` for longer.
 FUZZ_TARGETS := ./internal/plan:FuzzDecideInvariants ./internal/plan:FuzzSchedule \
 	./internal/queueurl:FuzzParse ./test/emulator/cwsim:FuzzDecodeRequest \
-	./internal/worker:FuzzWorkUnits ./internal/worker:FuzzMessageToHTTPHandler
+	./internal/worker:FuzzWorkUnits ./internal/worker:FuzzMessageToHTTPHandler \
+	./internal/drainsummary:FuzzParse
 FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 5s
 

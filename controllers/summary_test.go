@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"math"
 	"strconv"
 	"testing"
 
@@ -97,6 +98,14 @@ func TestWorkerCountsAddUpTheSummariesOfEveryTerminatedContainer(t *testing.T) {
 				pod(corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}),
 			},
 			wantProcessed: 500, wantReported: true,
+		},
+		{
+			name: "sums beyond int64 stay at its maximum instead of wrapping negative",
+			pods: []corev1.Pod{
+				pod(corev1.PodSucceeded, terminated(0, `{"kind":"DrainSummary","processed":9223372036854775807,"failed":9223372036854775800}`)),
+				pod(corev1.PodSucceeded, terminated(0, summary(1, 1000))),
+			},
+			wantProcessed: math.MaxInt64, wantFailed: math.MaxInt64, wantReported: true,
 		},
 		{
 			name:          "a summary that reports zero is still a report",

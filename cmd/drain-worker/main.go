@@ -30,7 +30,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -45,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/queuedrainer/queue-drainer/internal/awshttp"
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 )
@@ -97,7 +97,7 @@ func main() {
 		log.Error("finding the queue", "queue", queueURL, "error", err)
 		os.Exit(1)
 	}
-	cfg.Progress = func(s worker.Summary) {
+	cfg.Progress = func(s drainsummary.Summary) {
 		log.Info("progress", "processed", s.Processed, "failed", s.Failed, "received", s.Received,
 			"messagesPerSecond", fmt.Sprintf("%.0f", float64(s.Processed)/max(s.Seconds, 0.001)))
 	}
@@ -152,8 +152,8 @@ func resolve(ctx context.Context, api *sqs.Client, raw string) (string, error) {
 	return aws.ToString(out.QueueUrl), nil
 }
 
-func writeSummary(s worker.Summary, path string, log *slog.Logger) {
-	line, _ := json.Marshal(s)
+func writeSummary(s drainsummary.Summary, path string, log *slog.Logger) {
+	line := s.Line()
 	fmt.Println(string(line))
 	if path == "" {
 		return

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/queuedrainer/queue-drainer/internal/worker"
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
 
@@ -42,12 +41,11 @@ func TestDrainWorkerDrainsThroughExecAndWritesItsSummary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("drain-worker: %v\n%s", err, stderrOf(err))
 	}
-	var sum worker.Summary
+	// Read as the operator reads it.
 	raw, err := os.ReadFile(termLog)
 	must(t, err)
-	must(t, json.Unmarshal(raw, &sum))
-	if sum.Kind != worker.SummaryKind || sum.Processed != 120 || sum.Failed != 0 {
-		t.Errorf("termination message %s, want 120 processed", raw)
+	if sum, ok := drainsummary.Parse(string(raw)); !ok || sum.Processed != 120 || sum.Failed != 0 {
+		t.Errorf("termination message %s, want a summary of 120 processed", raw)
 	}
 	if !strings.Contains(string(out), `"processed":120`) {
 		t.Errorf("stdout %q does not carry the summary", out)

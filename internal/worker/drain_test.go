@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
@@ -376,7 +377,7 @@ func TestMessagesFromAPollInFlightAtShutdownAreReleasedAtOnce(t *testing.T) {
 	l := &lostResponses{SQSAPI: api, polling: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := worker.Config{Receivers: 1, WaitTime: 5 * time.Second, GracePeriod: 10 * time.Second}
-	done := make(chan worker.Summary, 1)
+	done := make(chan drainsummary.Summary, 1)
 	go func() {
 		s, _ := worker.Run(ctx, l, url, worker.HandlerFunc(func(context.Context, worker.Message) error { return nil }), cfg)
 		done <- s

@@ -19,6 +19,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 )
 
@@ -140,7 +141,7 @@ func (f *failFirst) succeeded(key string) bool {
 // checkDrained checks what every drain here must end with: each message
 // handled twice (a failure, then a success), deleted once, after its
 // success, and the queue empty.
-func checkDrained(t *testing.T, api *sqs.Client, url string, sum worker.Summary, f *failFirst, g *deleteGuard) {
+func checkDrained(t *testing.T, api *sqs.Client, url string, sum drainsummary.Summary, f *failFirst, g *deleteGuard) {
 	t.Helper()
 	t.Logf("summary %+v", sum)
 	for key := range unusualBodies {

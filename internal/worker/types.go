@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 )
 
 // SQSAPI is the part of the SQS client the worker uses.
@@ -66,20 +68,6 @@ type Config struct {
 	// finish before they are released [20s].
 	GracePeriod time.Duration
 	// Progress, when set, is called every ProgressEvery with the counts so far.
-	Progress      func(Summary)
+	Progress      func(drainsummary.Summary)
 	ProgressEvery time.Duration
 }
-
-// Summary is what a drain did. Its JSON is the worker's termination
-// message, which the operator sums over a run's pods.
-type Summary struct {
-	Kind      string  `json:"kind"` // always "DrainSummary"
-	Received  int64   `json:"received"`
-	Processed int64   `json:"processed"`
-	Failed    int64   `json:"failed"`
-	Released  int64   `json:"released"`
-	Seconds   float64 `json:"seconds"`
-}
-
-// SummaryKind marks a Summary's JSON.
-const SummaryKind = "DrainSummary"

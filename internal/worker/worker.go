@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 )
 
 // maxReceiveErrors in a row end the drain with an error: the queue is gone,
@@ -87,7 +89,7 @@ type drain struct {
 // Run drains the queue and returns when it is empty, or when ctx ends (a
 // SIGTERM) after finishing or releasing what it holds. The error is set
 // when the queue could not be drained (it cannot be read, for example).
-func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config) (Summary, error) {
+func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config) (drainsummary.Summary, error) {
 	start := time.Now()
 	cfg = cfg.withDefaults()
 	d := &drain{
@@ -166,8 +168,8 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 	return d.summary(start), err
 }
 
-func (d *drain) summary(start time.Time) Summary {
-	return Summary{Kind: SummaryKind, Received: d.received.Load(), Processed: d.processed.Load(),
+func (d *drain) summary(start time.Time) drainsummary.Summary {
+	return drainsummary.Summary{Kind: drainsummary.Kind, Received: d.received.Load(), Processed: d.processed.Load(),
 		Failed: d.failed.Load(), Released: d.released.Load(), Seconds: time.Since(start).Seconds()}
 }
 
