@@ -169,7 +169,7 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 }
 
 func (d *drain) summary(start time.Time) drainsummary.Summary {
-	return drainsummary.Summary{Kind: drainsummary.Kind, Received: d.received.Load(), Processed: d.processed.Load(),
+	return drainsummary.Summary{Received: d.received.Load(), Processed: d.processed.Load(),
 		Failed: d.failed.Load(), Released: d.released.Load(), Seconds: time.Since(start).Seconds()}
 }
 
