@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +29,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"log/slog"
 
 	"github.com/queuedrainer/queue-drainer/hack/localcluster/nodeagent"
 )
@@ -215,8 +215,13 @@ func (c *Cluster) run(ctx context.Context, p *process, ready func() error) error
 	if ready == nil {
 		return nil
 	}
-	return poll(ctx, time.Minute, p.name, func() error {
-		if done, _ := p.exited(); done {
+	return awaitReady(ctx, p, p.name, ready)
+}
+
+// awaitReady polls ready for up to a minute, and stops at once if p exits.
+func awaitReady(ctx context.Context, p *process, what string, ready func() error) error {
+	return poll(ctx, time.Minute, what, func() error {
+		if p.exited() {
 			return backoffStop{p.failure()}
 		}
 		return ready()
@@ -228,7 +233,7 @@ func (c *Cluster) run(ctx context.Context, p *process, ready func() error) error
 func (c *Cluster) waitReady(ctx context.Context) error {
 	return poll(ctx, time.Minute, "the Node and the default service account", func() error {
 		for _, p := range c.procs {
-			if done, _ := p.exited(); done {
+			if p.exited() {
 				return backoffStop{p.failure()}
 			}
 		}
@@ -258,12 +263,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 		}
 	}
 	c.apiserver = restarted
-	return poll(ctx, time.Minute, "kube-apiserver after a restart", func() error {
-		if done, _ := restarted.exited(); done {
-			return backoffStop{restarted.failure()}
-		}
-		return c.apiServerReady(ctx)
-	})
+	return awaitReady(ctx, restarted, "kube-apiserver after a restart", func() error { return c.apiServerReady(ctx) })
 }
 
 // apiServerReady answers nil once kube-apiserver's /readyz says ok.

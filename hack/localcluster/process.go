@@ -52,13 +52,13 @@ func (p *process) start() error {
 	return nil
 }
 
-// exited says whether the process has ended, and how.
-func (p *process) exited() (bool, error) {
+// exited says whether the process has ended; failure says how.
+func (p *process) exited() bool {
 	select {
 	case <-p.done:
-		return true, p.err
+		return true
 	default:
-		return false, nil
+		return false
 	}
 }
 
@@ -67,7 +67,7 @@ func (p *process) stop(grace time.Duration) {
 	if p == nil || p.cmd == nil {
 		return
 	}
-	if done, _ := p.exited(); done {
+	if p.exited() {
 		return
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)

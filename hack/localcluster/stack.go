@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"log/slog"
 
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
