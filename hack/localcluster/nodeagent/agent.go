@@ -190,11 +190,22 @@ func (a *Agent) Processes() map[types.UID][]int {
 // appended), or "" when no such container runs on this node. The file
 // lives until the pod is deleted.
 func (a *Agent) LogPath(namespace, pod, container string) string {
-	w := a.findWorker(namespace, pod)
-	if w == nil || !slices.Contains(w.containerNames, container) {
+	w := a.workerWith(namespace, pod, container)
+	if w == nil {
 		return ""
 	}
 	return w.logPath(container)
+}
+
+// workerWith returns the worker of a live pod on this node that has the
+// container, or nil.
+func (a *Agent) workerWith(namespace, pod, container string) *podWorker {
+	for _, w := range a.snapshot() {
+		if w.namespace == namespace && w.name == pod && !w.isGone() && slices.Contains(w.containerNames, container) {
+			return w
+		}
+	}
+	return nil
 }
 
 func (a *Agent) snapshot() []*podWorker {

@@ -483,6 +483,11 @@ func TestKubectlLogs(t *testing.T) {
 	if string(out) != "line 2\nline 3\n" {
 		t.Errorf("last 2 lines %q", out)
 	}
+	// The agent knows the pod's containers, and only those.
+	if agent.LogPath(ns, done.Name, "main") == "" || agent.LogPath(ns, done.Name, "other") != "" || agent.LogPath(ns, "nope", "main") != "" {
+		t.Errorf("LogPath: main %q, other %q, pod nope %q; want only main's", agent.LogPath(ns, done.Name, "main"),
+			agent.LogPath(ns, done.Name, "other"), agent.LogPath(ns, "nope", "main"))
+	}
 
 	running := createPod(t, ns, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "running"},

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // errImageNotMapped: the image has no binary in Options.Images.
@@ -171,7 +172,7 @@ func (w *podWorker) envFromData(ctx context.Context, from corev1.EnvFromSource) 
 	switch {
 	case from.ConfigMapRef != nil:
 		cm, err := w.a.o.Client.CoreV1().ConfigMaps(ns).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ptrTrue(from.ConfigMapRef.Optional) {
+		if apierrors.IsNotFound(err) && ptr.Deref(from.ConfigMapRef.Optional, false) {
 			return nil, nil
 		}
 		if err != nil {
@@ -180,7 +181,7 @@ func (w *podWorker) envFromData(ctx context.Context, from corev1.EnvFromSource) 
 		return cm.Data, nil
 	case from.SecretRef != nil:
 		s, err := w.a.o.Client.CoreV1().Secrets(ns).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ptrTrue(from.SecretRef.Optional) {
+		if apierrors.IsNotFound(err) && ptr.Deref(from.SecretRef.Optional, false) {
 			return nil, nil
 		}
 		if err != nil {
@@ -209,28 +210,28 @@ func (w *podWorker) envValueFrom(ctx context.Context, c *corev1.Container, from 
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
 		cm, err := w.a.o.Client.CoreV1().ConfigMaps(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ptrTrue(ref.Optional) {
+		if apierrors.IsNotFound(err) && ptr.Deref(ref.Optional, false) {
 			return "", false, nil
 		}
 		if err != nil {
 			return "", false, fmt.Errorf("configmap %q: %w", ref.Name, err)
 		}
 		v, found := cm.Data[ref.Key]
-		if !found && !ptrTrue(ref.Optional) {
+		if !found && !ptr.Deref(ref.Optional, false) {
 			return "", false, fmt.Errorf("key %q not found in configmap %q", ref.Key, ref.Name)
 		}
 		return v, found, nil
 	case from.SecretKeyRef != nil:
 		ref := from.SecretKeyRef
 		s, err := w.a.o.Client.CoreV1().Secrets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ptrTrue(ref.Optional) {
+		if apierrors.IsNotFound(err) && ptr.Deref(ref.Optional, false) {
 			return "", false, nil
 		}
 		if err != nil {
 			return "", false, fmt.Errorf("secret %q: %w", ref.Name, err)
 		}
 		v, found := s.Data[ref.Key]
-		if !found && !ptrTrue(ref.Optional) {
+		if !found && !ptr.Deref(ref.Optional, false) {
 			return "", false, fmt.Errorf("key %q not found in secret %q", ref.Key, ref.Name)
 		}
 		return string(v), found, nil
@@ -314,5 +315,3 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 	}
 	return nil
 }
-
-func ptrTrue(b *bool) bool { return b != nil && *b }

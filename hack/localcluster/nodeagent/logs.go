@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -64,8 +63,8 @@ func (a *Agent) startLogServer() (stop func(), err error) {
 // run is in the one file, so previous is ignored.
 func (a *Agent) serveLogs(rw http.ResponseWriter, r *http.Request) {
 	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
-	w := a.findWorker(ns, name)
-	if w == nil || !slices.Contains(w.containerNames, container) {
+	w := a.workerWith(ns, name, container)
+	if w == nil {
 		http.Error(rw, fmt.Sprintf("container %q of pod %s/%s is not on this node", container, ns, name), http.StatusNotFound)
 		return
 	}
@@ -114,15 +113,6 @@ func (a *Agent) serveLogs(rw http.ResponseWriter, r *http.Request) {
 		case <-time.After(followPoll):
 		}
 	}
-}
-
-func (a *Agent) findWorker(namespace, name string) *podWorker {
-	for _, w := range a.snapshot() {
-		if w.namespace == namespace && w.name == name && !w.isGone() {
-			return w
-		}
-	}
-	return nil
 }
 
 // tailOffset finds where the last n lines of a file start, reading it
