@@ -31,7 +31,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -41,9 +40,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awstransport "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/queuedrainer/queue-drainer/internal/awshttp"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/load"
@@ -244,10 +243,10 @@ func (b *bench) phase(ctx context.Context, p phase, n int, step string) (result,
 	if err != nil {
 		return result{}, fmt.Errorf("loading: %w", err)
 	}
-	if c, err := counts(ctx, b.api, url); err != nil {
-		return result{}, err
-	} else if c != [3]int{n, 0, 0} {
-		return result{}, fmt.Errorf("after loading %d messages the queue holds visible/in flight/delayed %v", n, c)
+	if c, err := sqsstats.CountsAt(ctx, b.api, url); err != nil {
+		return result{}, fmt.Errorf("GetQueueAttributes: %w", err)
+	} else if c != (sqsstats.Counts{Visible: int64(n)}) {
+		return result{}, fmt.Errorf("after loading %d messages the queue holds %d visible, %d in flight, %d delayed", n, c.Visible, c.InFlight, c.Delayed)
 	}
 	fmt.Fprintf(os.Stderr, "%6.0f msg/s; drain: ", loaded.PerSecond())
 	runtime.GC()
@@ -304,10 +303,10 @@ func (b *bench) phase(ctx context.Context, p phase, n int, step string) (result,
 	if got := api.deleteFailures.Load(); got > 0 {
 		problems = append(problems, fmt.Sprintf("%d deletes failed", got))
 	}
-	if c, err := counts(context.Background(), b.api, url); err != nil {
-		problems = append(problems, err.Error())
-	} else if c != [3]int{} {
-		problems = append(problems, fmt.Sprintf("queue not empty afterwards: visible %d, in flight %d, delayed %d", c[0], c[1], c[2]))
+	if c, err := sqsstats.CountsAt(context.Background(), b.api, url); err != nil {
+		problems = append(problems, "GetQueueAttributes: "+err.Error())
+	} else if c != (sqsstats.Counts{}) {
+		problems = append(problems, fmt.Sprintf("queue not empty afterwards: visible %d, in flight %d, delayed %d", c.Visible, c.InFlight, c.Delayed))
 	}
 	if len(problems) > 0 {
 		if r.sdkRetries > 0 {
@@ -330,26 +329,6 @@ func (c countingRetryer) RetryDelay(attempt int, err error) (time.Duration, erro
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// counts is a queue's visible, in-flight and delayed messages.
-func counts(ctx context.Context, api *sqs.Client, url string) ([3]int, error) {
-	names := []sqstypes.QueueAttributeName{
-		sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-	}
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: names})
-	if err != nil {
-		return [3]int{}, fmt.Errorf("GetQueueAttributes: %w", err)
-	}
-	var c [3]int
-	for i, name := range names {
-		if c[i], err = strconv.Atoi(out.Attributes[string(name)]); err != nil {
-			return c, fmt.Errorf("GetQueueAttributes: %s=%q", name, out.Attributes[string(name)])
-		}
-	}
-	return c, nil
-}
 
 // report prints every phase, the medians per consumer and the ratios, and
 // says whether both targets are met.

@@ -77,15 +77,25 @@ func queueCounts(ctx context.Context, api SQSAPI, q queueurl.Queue, resolved str
 		}
 		resolved = aws.ToString(out.QueueUrl)
 	}
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(resolved), AttributeNames: countAttributes})
+	c, err := CountsAt(ctx, api, resolved)
 	if err != nil {
 		return Counts{}, "", err
 	}
+	return c, resolved, nil
+}
+
+// CountsAt asks SQS for the counts of the queue at url, a URL SQS gave for
+// it (GetQueueUrl, CreateQueue). An answer without them is an error.
+func CountsAt(ctx context.Context, api SQSAPI, url string) (Counts, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: countAttributes})
+	if err != nil {
+		return Counts{}, err
+	}
 	c, err := ParseCounts(out.Attributes)
 	if err != nil {
-		return Counts{}, "", badResponse{err}
+		return Counts{}, badResponse{err}
 	}
-	return c, resolved, nil
+	return c, nil
 }
 
 // badResponse is an answer from SQS that could not be understood.

@@ -15,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/internal/worker"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
@@ -53,12 +54,9 @@ func sendNumbered(t *testing.T, api *sqs.Client, url string, n int) {
 
 func depth(t *testing.T, api *sqs.Client, url string) (visible, inFlight int) {
 	t.Helper()
-	out, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+	c, err := sqsstats.CountsAt(context.Background(), api, url)
 	must(t, err)
-	visible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-	inFlight, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
-	return visible, inFlight
+	return int(c.Visible), int(c.InFlight)
 }
 
 // spy records which messages were deleted, to check that each had been

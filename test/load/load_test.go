@@ -15,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/queuedrainer/queue-drainer/internal/awshttp"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/load"
 )
@@ -174,12 +175,9 @@ func TestMissingQueueIsAnError(t *testing.T) {
 
 func visible(t *testing.T, url string) int {
 	t.Helper()
-	out, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	c, err := sqsstats.CountsAt(context.Background(), api, url)
 	must(t, err)
-	n, err := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
-	must(t, err)
-	return n
+	return int(c.Visible)
 }
 
 func must(t *testing.T, err error) {
