@@ -10,7 +10,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -62,7 +61,7 @@ func TestSQSThrottlingAndServerErrorsAreRetriedThenReportedWithoutAJobStorm(t *t
 	if c := condition(get(t, key), v1alpha1.ConditionQueueReachable); c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&reachable.LastTransitionTime) {
 		t.Errorf("QueueReachable %+v after two retried faults, want it True since %s", c, reachable.LastTransitionTime)
 	}
-	if e := findEvent(t, key, plan.ReasonQueueUnreachable); e != nil {
+	if e := kubetest.FindEvent(t, k8s, key, plan.ReasonQueueUnreachable, ""); e != nil {
 		t.Errorf("event %s %q for faults the SDK retried through", e.Reason, e.Note)
 	}
 
@@ -283,29 +282,14 @@ func sameRun(t *testing.T, key types.NamespacedName, job batchv1.Job) string {
 	return activeRunIs(get(t, key), job.Name)
 }
 
-func findEvent(t *testing.T, key types.NamespacedName, reason string) *eventsv1.Event {
-	var list eventsv1.EventList
-	must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)))
-	for i, e := range list.Items {
-		if e.Regarding.Name == key.Name && e.Reason == reason {
-			return &list.Items[i]
-		}
-	}
-	return nil
-}
-
 // waitEventNoting waits for an Event with this reason whose note contains text.
 func waitEventNoting(t *testing.T, key types.NamespacedName, reason, text string) {
 	t.Helper()
 	eventually(t, 20*time.Second, "event "+reason+" noting "+text, func() string {
-		var list eventsv1.EventList
-		must(t, k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)))
-		for _, e := range list.Items {
-			if e.Regarding.Name == key.Name && e.Reason == reason && strings.Contains(e.Note, text) {
-				return ""
-			}
+		if kubetest.FindEvent(t, k8s, key, reason, text) == nil {
+			return "none yet"
 		}
-		return fmt.Sprintf("%d events", len(list.Items))
+		return ""
 	})
 }
 

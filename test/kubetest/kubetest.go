@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,19 +115,28 @@ func Condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
 // WaitEvent waits for an Event with this reason about the drainer.
 func WaitEvent(t testing.TB, c client.Client, key types.NamespacedName, reason string, within time.Duration) eventsv1.Event {
 	t.Helper()
-	var found eventsv1.Event
+	var found *eventsv1.Event
 	Eventually(t, within, "event "+reason, func() string {
-		var list eventsv1.EventList
-		Must(t, c.List(context.Background(), &list, client.InNamespace(key.Namespace)))
-		for _, e := range list.Items {
-			if e.Regarding.Name == key.Name && e.Reason == reason {
-				found = e
-				return ""
-			}
+		if found = FindEvent(t, c, key, reason, ""); found == nil {
+			return "no " + reason + " event yet"
 		}
-		return fmt.Sprintf("%d events, none %s", len(list.Items), reason)
+		return ""
 	})
-	return found
+	return *found
+}
+
+// FindEvent returns an Event about the drainer with this reason whose note
+// contains noting ("" for any note), or nil.
+func FindEvent(t testing.TB, c client.Client, key types.NamespacedName, reason, noting string) *eventsv1.Event {
+	t.Helper()
+	var list eventsv1.EventList
+	Must(t, c.List(context.Background(), &list, client.InNamespace(key.Namespace)))
+	for i, e := range list.Items {
+		if e.Regarding.Name == key.Name && e.Reason == reason && strings.Contains(e.Note, noting) {
+			return &list.Items[i]
+		}
+	}
+	return nil
 }
 
 // Must stops the test on an error.
