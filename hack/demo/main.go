@@ -21,6 +21,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -129,7 +130,7 @@ Control-plane logs: %s; pod logs: %s/pods/.
 // applyDrainer applies hack/demo/queuedrainer.yaml with the emulators'
 // endpoints in its worker's env.
 func applyDrainer(ctx context.Context, stack *localcluster.Stack, k8s client.Client) error {
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil && !strings.Contains(err.Error(), "already exists") {
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	data, err := os.ReadFile(filepath.Join(localcluster.RepoRoot(), "hack", "demo", "queuedrainer.yaml"))
