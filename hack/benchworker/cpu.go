@@ -25,14 +25,11 @@ const userHZ = 100
 // procCPU is the user and system CPU time of process pid (all its threads)
 // so far, from /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, fields, err := procStat(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	// The command name, field 2, is in parentheses and may hold spaces:
-	// the fields after it start at state (field 3); utime and stime are 14 and 15.
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// fields start at state (field 3): utime and stime are fields 14 and 15.
 	if len(fields) < 13 {
 		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
@@ -50,24 +47,31 @@ func childNamed(name string) (int, error) {
 	self := os.Getpid()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
+		command, fields, err := procStat(path)
+		if err != nil || command != name || len(fields) < 2 {
 			continue
 		}
-		s := string(raw)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if len(fields) < 2 || s[open+1:closing] != name {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == self {
-			return strconv.Atoi(strings.TrimSpace(s[:open]))
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == self { // fields[1] is field 4, the parent's pid
+			return strconv.Atoi(filepath.Base(filepath.Dir(path)))
 		}
 	}
 	return 0, fmt.Errorf("no child process named %q", name)
+}
+
+// procStat reads a /proc/<pid>/stat file: the command name (field 2, in
+// parentheses, and free to hold spaces and parentheses itself) and the
+// fields after it, from the state (field 3) on.
+func procStat(path string) (command string, fields []string, err error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	s := string(raw)
+	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || closing < open {
+		return "", nil, fmt.Errorf("%s: no command name", path)
+	}
+	return s[open+1 : closing], strings.Fields(s[closing+1:]), nil
 }
 
 // machineCPU is the CPU time all processes of the machine have used so

@@ -21,6 +21,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -402,21 +404,14 @@ func median(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
+// fauxqsVersion is the installed fauxqs package's version, or "?".
 func fauxqsVersion() string {
-	raw, err := os.ReadFile(emulator.Dir() + "/node_modules/fauxqs/package.json")
-	if err != nil {
+	var pkg struct{ Version string }
+	raw, err := os.ReadFile(filepath.Join(emulator.Dir(), "node_modules", "fauxqs", "package.json"))
+	if err != nil || json.Unmarshal(raw, &pkg) != nil || pkg.Version == "" {
 		return "?"
 	}
-	s := string(raw)
-	if i := strings.Index(s, `"version"`); i >= 0 {
-		rest := s[i+len(`"version"`):]
-		if a := strings.IndexByte(rest, '"'); a >= 0 {
-			if b := strings.IndexByte(rest[a+1:], '"'); b >= 0 {
-				return rest[a+1 : a+1+b]
-			}
-		}
-	}
-	return "?"
+	return pkg.Version
 }
 
 func nodeVersion() string {
