@@ -24,8 +24,11 @@ limitations under the License.
 //
 // QUEUE_URL (set by the operator) names the queue. On SIGTERM it stops
 // receiving, finishes what it is handling within --grace-period and gives
-// the rest back to the queue. On exit it writes a JSON summary to stdout
-// and to the termination-message file, where the operator reads it.
+// the rest back to the queue. On exit, drained or not, it writes a JSON
+// summary to stdout and to the termination-message file, where the
+// operator reads it: the counts, the queue as it was given, why the worker
+// stopped early ("could not reach SQS: ...", "queue does not exist: ...")
+// and the handler's last failure.
 package main
 
 import (
@@ -81,12 +84,24 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	summary, err := drain(ctx, queueURL, handler, cfg, log)
+	stop()
+	// Every exit leaves a summary: the operator tells from it which queue
+	// the worker was given and why it failed.
+	summary.Queue = queueURL
+	summary.Error = worker.Describe(err)
+	writeSummary(summary, terminationLog, log)
+	if err != nil {
+		os.Exit(1)
+	}
+}
 
+// drain connects to SQS and drains the queue; it logs what failed.
+func drain(ctx context.Context, queueURL string, handler worker.Handler, cfg worker.Config, log *slog.Logger) (drainsummary.Summary, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		log.Error("loading AWS configuration", "error", err)
-		os.Exit(1)
+		return drainsummary.Summary{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	// A retried ReceiveMessage would hide its first batch until the
 	// visibility timeout; see awshttp.SafeBodies.
@@ -95,19 +110,18 @@ func main() {
 	resolved, err := resolve(ctx, api, queueURL)
 	if err != nil {
 		log.Error("finding the queue", "queue", queueURL, "error", err)
-		os.Exit(1)
+		return drainsummary.Summary{}, err
 	}
 	cfg.Progress = func(s drainsummary.Summary) {
 		log.Info("progress", "processed", s.Processed, "failed", s.Failed, "received", s.Received,
 			"messagesPerSecond", fmt.Sprintf("%.0f", float64(s.Processed)/max(s.Seconds, 0.001)))
 	}
 	log.Info("draining", "queue", queueURL, "receivers", cfg.Receivers, "concurrency", cfg.Handlers)
-	summary, runErr := worker.Run(ctx, api, resolved, handler, cfg)
-	writeSummary(summary, terminationLog, log)
-	if runErr != nil {
-		log.Error("drain failed", "error", runErr)
-		os.Exit(1)
+	summary, err := worker.Run(ctx, api, resolved, handler, cfg)
+	if err != nil {
+		log.Error("drain failed", "error", err)
 	}
+	return summary, err
 }
 
 // defaultTerminationLog is $TERMINATION_MESSAGE_PATH when set: runtimes

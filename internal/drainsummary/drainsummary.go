@@ -1,14 +1,18 @@
 // Package drainsummary is the contract between a drain worker and the
 // operator: the one-line JSON a worker leaves as its termination message,
 //
-//	{"kind":"DrainSummary","received":1234,"processed":1200,"failed":30,"released":4,"seconds":12.5}
+//	{"kind":"DrainSummary","queue":"https://sqs.us-east-1.amazonaws.com/123456789012/orders",
+//	 "received":1234,"processed":1200,"failed":30,"released":4,"seconds":12.5}
 //
-// which the operator adds up over a run's pods to record how the run went.
+// (on one line), which the operator adds up over a run's pods to record how
+// the run went, and reads to tell which queue the workers drained and why
+// they stopped.
 package drainsummary
 
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind marks a Summary's JSON, so that other termination messages are
@@ -17,19 +21,46 @@ const Kind = "DrainSummary"
 
 // Summary is what one worker's drain did.
 type Summary struct {
-	Kind      string  `json:"kind"`
+	Kind string `json:"kind"`
+	// Queue is the queue the worker drained, as it was given it (QUEUE_URL
+	// or --queue-url): the operator compares it with spec.queue.url.
+	Queue     string  `json:"queue,omitempty"`
 	Received  int64   `json:"received"`
 	Processed int64   `json:"processed"`
 	Failed    int64   `json:"failed"`
 	Released  int64   `json:"released"`
 	Seconds   float64 `json:"seconds"`
+	// Error is why the worker stopped before it found the queue empty
+	// (it could not reach SQS, the queue does not exist, access denied...);
+	// empty when it drained the queue or was stopped.
+	Error string `json:"error,omitempty"`
+	// LastFailure is the handler's last failure, when deliveries failed.
+	LastFailure string `json:"lastFailure,omitempty"`
 }
 
-// Line is the summary as its one line of JSON (without the newline).
+// MaxText is how many bytes of Error, LastFailure and Queue a Line keeps:
+// Kubernetes keeps at most 4096 bytes of a termination message.
+const MaxText = 1024
+
+// Line is the summary as its one line of JSON (without the newline), its
+// texts cut to MaxText bytes so that it fits a termination message.
 func (s Summary) Line() []byte {
 	s.Kind = Kind
-	line, _ := json.Marshal(s) // plain numbers and a string: cannot fail
+	s.Queue, s.Error, s.LastFailure = clip(s.Queue), clip(s.Error), clip(s.LastFailure)
+	line, _ := json.Marshal(s) // plain numbers and strings: cannot fail
 	return line
+}
+
+// clip cuts s to at most MaxText bytes without splitting a character.
+func clip(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	cut := MaxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // Parse reads a termination message as a summary. It must be a JSON

@@ -18,6 +18,22 @@ func TestALineParsesBackToTheSameSummary(t *testing.T) {
 	}
 }
 
+func TestALineKeepsItsTextsWithinATerminationMessage(t *testing.T) {
+	long := strings.Repeat("€", MaxText) // 3 bytes each
+	s := Summary{Queue: long, Processed: 1, Error: long, LastFailure: "exit status 1: " + long}
+	line := s.Line()
+	if len(line) > 4096 {
+		t.Fatalf("a line of %d bytes does not fit a termination message (4096)", len(line))
+	}
+	got, ok := Parse(string(line))
+	if !ok || len(got.Error) > MaxText || len(got.Error) < MaxText-3 || !strings.HasPrefix(long, got.Error) {
+		t.Fatalf("error read back as %d bytes (ok %v), want the first whole characters within %d", len(got.Error), ok, MaxText)
+	}
+	if !strings.HasPrefix(got.LastFailure, "exit status 1: €") || !strings.HasPrefix(long, got.Queue) {
+		t.Fatalf("texts read back as %q / %q", got.LastFailure[:20], got.Queue[:20])
+	}
+}
+
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		msg               string
@@ -56,6 +72,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"kind":"DrainSummary","processed":9223372036854775807,"failed":9223372036854775807}`)
 	f.Add(`{"kind":"DrainSummary","processed":1,"Processed":2}`)
 	f.Add(`{"kind":"DrainSummary","processed":null}`)
+	f.Add(`{"kind":"DrainSummary","queue":"https://sqs.us-east-1.amazonaws.com/123456789012/orders","processed":0,"error":"could not reach SQS: dial tcp 127.0.0.1:9999: connect: connection refused"}`)
+	f.Add(`{"kind":"DrainSummary","processed":0,"error":"` + strings.Repeat("é", MaxText) + `"}`)
 	f.Add(`OOMKilled`)
 	f.Fuzz(func(t *testing.T, msg string) {
 		s, ok := Parse(msg)
@@ -71,8 +89,13 @@ func FuzzParse(f *testing.F) {
 		if !strings.HasPrefix(strings.TrimSpace(msg), "{") {
 			t.Fatalf("accepted %q, which is not a JSON object", msg)
 		}
+		want := s
+		want.Queue, want.Error, want.LastFailure = clip(s.Queue), clip(s.Error), clip(s.LastFailure)
+		if len(want.Queue) > MaxText || len(want.Error) > MaxText || len(want.LastFailure) > MaxText {
+			t.Fatalf("clipped texts are longer than %d bytes: %+v", MaxText, want)
+		}
 		again, ok := Parse(string(s.Line()))
-		if !ok || again != s {
+		if !ok || again != want {
 			t.Fatalf("%+v written as %s reads back as %+v, %v", s, s.Line(), again, ok)
 		}
 	})

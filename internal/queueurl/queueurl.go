@@ -83,3 +83,37 @@ func Region(raw string) string {
 	}
 	return q.Region
 }
+
+// SameQueue reports whether two queue URLs name the same queue: the same
+// account and queue name, and the same region where both say one. Either
+// may be an emulator's URL (http://localhost:4566/<account>/<name>). It
+// reports true when either URL does not end in /<account>/<name>: what
+// cannot be read is not taken for another queue.
+func SameQueue(a, b string) bool {
+	qa, oka := accountAndName(a)
+	qb, okb := accountAndName(b)
+	if !oka || !okb {
+		return true
+	}
+	if ra, rb := Region(a), Region(b); ra != "" && rb != "" && ra != rb {
+		return false
+	}
+	return qa == qb
+}
+
+// accountAndName reads the last two path segments of a queue URL.
+func accountAndName(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 2 {
+		return "", false
+	}
+	acct, name := parts[len(parts)-2], parts[len(parts)-1]
+	if !account.MatchString(acct) || !(queueName.MatchString(name) || fifoName.MatchString(name)) {
+		return "", false
+	}
+	return acct + "/" + name, true
+}

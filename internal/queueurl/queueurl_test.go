@@ -171,3 +171,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSameQueueComparesAccountNameAndRegion(t *testing.T) {
+	const orders = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+	for _, tc := range []struct {
+		other string
+		same  bool
+	}{
+		{orders, true},
+		{"https://queue.amazonaws.com/123456789012/orders", true}, // legacy form, us-east-1
+		{"https://us-east-1.queue.amazonaws.com/123456789012/orders", true},
+		{"http://127.0.0.1:4566/123456789012/orders", true}, // an emulator's URL for it
+		{"http://localhost:4566/queue/us-east-1/123456789012/orders", true},
+		{"https://sqs.us-east-1.amazonaws.com/123456789012/payments", false},
+		{"https://sqs.us-east-1.amazonaws.com/210987654321/orders", false},
+		{"https://sqs.eu-west-1.amazonaws.com/123456789012/orders", false},
+		{"http://127.0.0.1:4566/123456789012/orders-dlq", false},
+		{"https://sqs.us-east-1.amazonaws.com/123456789012/Orders", false}, // names are case-sensitive
+		{"", true},            // nothing to compare
+		{"orders", true},      // not a URL of a queue
+		{"http://[::1", true}, // not a URL
+	} {
+		if got := queueurl.SameQueue(orders, tc.other); got != tc.same {
+			t.Errorf("SameQueue(%s, %q) = %v, want %v", orders, tc.other, got, tc.same)
+		}
+		if got := queueurl.SameQueue(tc.other, orders); got != tc.same {
+			t.Errorf("SameQueue(%q, %s) = %v, want %v (symmetric)", tc.other, orders, got, tc.same)
+		}
+	}
+}

@@ -8,37 +8,21 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/queuedrainer/queue-drainer/internal/awserr"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 // Condition reasons for a queue that cannot be observed.
 const (
-	ReasonQueueDoesNotExist = "QueueDoesNotExist"
-	ReasonAccessDenied      = "AccessDenied"
-	ReasonThrottling        = "Throttling"
+	ReasonQueueDoesNotExist = awserr.QueueDoesNotExist
+	ReasonAccessDenied      = awserr.AccessDenied
+	ReasonThrottling        = awserr.Throttling
 	ReasonNetworkError      = "NetworkError"
 	ReasonAWSError          = "AWSError"
 	ReasonRoleNotAllowed    = "RoleNotAllowed"
 	ReasonInvalidQueueURL   = "InvalidQueueURL"
 	ReasonBadResponse       = "BadResponse"
 )
-
-var reasonByCode = map[string]string{
-	"AWS.SimpleQueueService.NonExistentQueue": ReasonQueueDoesNotExist,
-	"QueueDoesNotExist":                       ReasonQueueDoesNotExist,
-	"AccessDenied":                            ReasonAccessDenied,
-	"AccessDeniedException":                   ReasonAccessDenied,
-	"InvalidClientTokenId":                    ReasonAccessDenied,
-	"UnrecognizedClientException":             ReasonAccessDenied,
-	"SignatureDoesNotMatch":                   ReasonAccessDenied,
-	"ExpiredToken":                            ReasonAccessDenied,
-	"InvalidSecurity":                         ReasonAccessDenied,
-	"KMS.AccessDeniedException":               ReasonAccessDenied,
-	"Throttling":                              ReasonThrottling,
-	"ThrottlingException":                     ReasonThrottling,
-	"RequestThrottled":                        ReasonThrottling,
-	"TooManyRequestsException":                ReasonThrottling,
-}
 
 // Classify turns an AWS SDK error into a condition reason and a message
 // that carries the AWS error code.
@@ -52,8 +36,8 @@ func Classify(err error) *plan.Problem {
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		reason, ok := reasonByCode[apiErr.ErrorCode()]
-		if !ok {
+		reason := awserr.Kind(apiErr.ErrorCode())
+		if reason == "" {
 			reason = ReasonAWSError
 		}
 		return &plan.Problem{Reason: reason, Message: fmt.Sprintf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())}

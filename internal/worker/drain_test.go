@@ -205,6 +205,9 @@ func TestMessagesThatAlwaysFailEndInTheDeadLetterQueue(t *testing.T) {
 	if sum.Processed != 0 || len(s.deleted) != 0 {
 		t.Errorf("processed %d, deleted %v: nothing may be deleted when every handling fails", sum.Processed, s.deleted)
 	}
+	if sum.LastFailure != "poison" {
+		t.Errorf("summary's last failure %q, want the handler's error, poison", sum.LastFailure)
+	}
 	for i := range 20 {
 		if c := l.calls[strconv.Itoa(i)]; c != 3 {
 			t.Errorf("message %d handled %d times, want maxReceiveCount = 3", i, c)

@@ -108,7 +108,10 @@ func (h ExecHandler) Handle(ctx context.Context, m Message) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(lastLine(stderr.String())))
+		if line := strings.TrimSpace(lastLine(stderr.String())); line != "" {
+			return fmt.Errorf("%v: %s", err, line)
+		}
+		return err
 	}
 	return nil
 }

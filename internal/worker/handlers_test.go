@@ -64,6 +64,10 @@ func TestExecHandlerPassesTheBodyOnStdin(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot parse order") {
 		t.Errorf("exit 3 gave %v, want an error with the command's last stderr line", err)
 	}
+	silent := worker.ExecHandler{Command: []string{"false"}}
+	if err := silent.Handle(context.Background(), worker.Message{Body: "x"}); err == nil || err.Error() != "exit status 1" {
+		t.Errorf("a silent exit 1 gave %v, want just exit status 1", err)
+	}
 }
 
 func TestHTTPHandlerLeavesOutWhatAHeaderCannotCarryAndStillDelivers(t *testing.T) {

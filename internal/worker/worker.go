@@ -79,6 +79,8 @@ type drain struct {
 	dueBack time.Time     // failed messages reappear until then
 	drained chan struct{}
 	fatal   error
+	// lastFailure is the text of the handler's last error, for the summary.
+	lastFailure string
 
 	received, processed, failed, released atomic.Int64
 
@@ -169,8 +171,12 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 }
 
 func (d *drain) summary(start time.Time) drainsummary.Summary {
+	d.mu.Lock()
+	lastFailure := d.lastFailure
+	d.mu.Unlock()
 	return drainsummary.Summary{Received: d.received.Load(), Processed: d.processed.Load(),
-		Failed: d.failed.Load(), Released: d.released.Load(), Seconds: time.Since(start).Seconds()}
+		Failed: d.failed.Load(), Released: d.released.Load(), Seconds: time.Since(start).Seconds(),
+		LastFailure: lastFailure}
 }
 
 // visibilityTimeout is the configured one or the queue's own.
@@ -363,7 +369,7 @@ func (d *drain) handle(ctx, handleCtx context.Context) {
 				d.release(unit[i:]) // cut short by shutdown: back to the queue now
 				break
 			}
-			d.fail(h)
+			d.fail(h, err)
 			if d.fifo {
 				d.release(unit[i+1:]) // later messages of the group must wait for this one
 				break
@@ -373,9 +379,10 @@ func (d *drain) handle(ctx, handleCtx context.Context) {
 }
 
 // fail leaves a message to SQS: it is visible again at its deadline.
-func (d *drain) fail(h *held) {
+func (d *drain) fail(h *held, err error) {
 	d.failed.Add(1)
 	d.mu.Lock()
+	d.lastFailure = err.Error()
 	delete(d.held, h.receipt)
 	if h.deadline.After(d.dueBack) {
 		d.dueBack = h.deadline

@@ -1,0 +1,33 @@
+// Package awserr reads AWS error codes: one table, shared by the operator
+// (which turns them into condition reasons) and drain-worker (which writes
+// them into its summary), so that both tell the same failure by one name.
+package awserr
+
+// Kinds of AWS error codes that a person acts on differently.
+const (
+	QueueDoesNotExist = "QueueDoesNotExist"
+	AccessDenied      = "AccessDenied"
+	Throttling        = "Throttling"
+)
+
+var kindByCode = map[string]string{
+	"AWS.SimpleQueueService.NonExistentQueue": QueueDoesNotExist,
+	"QueueDoesNotExist":                       QueueDoesNotExist,
+	"AccessDenied":                            AccessDenied,
+	"AccessDeniedException":                   AccessDenied,
+	"InvalidClientTokenId":                    AccessDenied,
+	"UnrecognizedClientException":             AccessDenied,
+	"SignatureDoesNotMatch":                   AccessDenied,
+	"ExpiredToken":                            AccessDenied,
+	"InvalidSecurity":                         AccessDenied,
+	"KMS.AccessDeniedException":               AccessDenied,
+	"Throttling":                              Throttling,
+	"ThrottlingException":                     Throttling,
+	"RequestThrottled":                        Throttling,
+	"TooManyRequestsException":                Throttling,
+}
+
+// Kind is the kind of an AWS error code, or "" for codes of no known kind.
+func Kind(code string) string {
+	return kindByCode[code]
+}
