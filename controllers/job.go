@@ -6,22 +6,22 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 )
 
-// Environment variables the operator gives every container of a run.
-const (
-	EnvQueueURL = "QUEUE_URL"
-	EnvRegion   = "AWS_REGION"
-	EnvRun      = "DRAIN_RUN"
-)
-
-// runJob builds the Job of a run from the drainer's template: a work-queue
-// Job whose parallelism is the worker count and whose completions are unset,
-// so it completes when its pods have emptied the queue and exited 0.
+// runJob builds the Job of a run from the drainer's template: an Indexed
+// Job with one index per worker (completions equal to parallelism), each
+// draining until the queue is empty and exiting 0, so that it completes
+// when the queue is drained. Indexed, because a work-queue Job (completions
+// unset) creates no pod once one has succeeded, so a run could not grow
+// after its first worker found the queue empty; raising both counts
+// together (an elastic Indexed Job) starts the new indexes at any time.
+// A failed worker's replacement starts only once it has fully terminated
+// (podReplacementPolicy Failed), so the two never hold messages at once.
 // The owner reference is set by the caller.
 func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
 	tmpl := qd.Spec.JobTemplate.DeepCopy()
@@ -41,8 +41,12 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
 		v1alpha1.TriggerAnnotation:         string(run.Trigger),
 		v1alpha1.MessagesAtStartAnnotation: strconv.FormatInt(run.MessagesAtStart, 10),
 	})
-	job.Spec.Parallelism = &run.Workers
-	job.Spec.Completions = nil
+	job.Spec.Parallelism = ptr.To(run.Workers)
+	job.Spec.Completions = ptr.To(run.Workers)
+	job.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	if job.Spec.PodReplacementPolicy == nil {
+		job.Spec.PodReplacementPolicy = ptr.To(batchv1.Failed)
+	}
 	if job.Spec.Template.Spec.RestartPolicy == "" {
 		job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
@@ -51,9 +55,9 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
 	if region == "" {
 		region = queueurl.Region(qd.Spec.Queue.URL)
 	}
-	env := []corev1.EnvVar{{Name: EnvQueueURL, Value: qd.Spec.Queue.URL}, {Name: EnvRun, Value: run.Name}}
+	env := []corev1.EnvVar{{Name: v1alpha1.EnvQueueURL, Value: qd.Spec.Queue.URL}, {Name: v1alpha1.EnvRun, Value: run.Name}}
 	if region != "" {
-		env = append(env, corev1.EnvVar{Name: EnvRegion, Value: region})
+		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvRegion, Value: region})
 	}
 	pod := &job.Spec.Template.Spec
 	for _, cs := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
@@ -91,10 +95,14 @@ func merge(into, from map[string]string) map[string]string {
 // jobView is what planning needs to know of a Job.
 func jobView(j *batchv1.Job) plan.Job {
 	v := plan.Job{
-		Name:     j.Name,
-		Trigger:  v1alpha1.Trigger(j.Annotations[v1alpha1.TriggerAnnotation]),
-		Created:  j.CreationTimestamp.Time,
-		Deleting: j.DeletionTimestamp != nil,
+		Name:      j.Name,
+		Trigger:   v1alpha1.Trigger(j.Annotations[v1alpha1.TriggerAnnotation]),
+		Created:   j.CreationTimestamp.Time,
+		Deleting:  j.DeletionTimestamp != nil,
+		Indexed:   ptr.Deref(j.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion,
+		Suspended: ptr.Deref(j.Spec.Suspend, false),
+		Pods: plan.PodCounts{Active: j.Status.Active, Ready: ptr.Deref(j.Status.Ready, 0),
+			Succeeded: j.Status.Succeeded, Failed: j.Status.Failed},
 	}
 	v.MessagesAtStart, _ = strconv.ParseInt(j.Annotations[v1alpha1.MessagesAtStartAnnotation], 10, 64)
 	if j.Spec.Parallelism != nil {

@@ -23,7 +23,19 @@ var (
 	}, []string{"namespace", "name"})
 	activeWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "queuedrainer", Name: "active_run_workers",
-		Help: "Parallelism of the drainer's active run, 0 when idle.",
+		Help: "Parallelism of the drainer's active run (the workers it wants), 0 when idle.",
+	}, []string{"namespace", "name"})
+	runningWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "active_run_running_workers",
+		Help: "Workers of the drainer's active run that are running (its Job's ready pods), 0 when idle.",
+	}, []string{"namespace", "name"})
+	pendingWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "active_run_pending_workers",
+		Help: "Workers of the drainer's active run created and not running yet (unschedulable, pulling...), 0 when idle.",
+	}, []string{"namespace", "name"})
+	ineffectiveRuns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "ineffective_runs",
+		Help: "Runs in a row that did not reduce the drainer's backlog; above 0, trigger-started runs back off.",
 	}, []string{"namespace", "name"})
 	runsStarted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "queuedrainer", Name: "runs_started_total",
@@ -41,7 +53,8 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(queueVisible, queueInFlight, queueOldestAge, activeWorkers, runsStarted, runsFinished, runDuration)
+	metrics.Registry.MustRegister(queueVisible, queueInFlight, queueOldestAge, activeWorkers, runningWorkers, pendingWorkers,
+		ineffectiveRuns, runsStarted, runsFinished, runDuration)
 }
 
 // recordMetrics publishes a drainer's status and the runs it just started or finished.
@@ -56,11 +69,14 @@ func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, s
 			queueOldestAge.DeleteLabelValues(ns, name)
 		}
 	}
-	workers := 0.0
+	var run v1alpha1.ActiveRun // zero when idle
 	if st.ActiveRun != nil {
-		workers = float64(st.ActiveRun.Workers)
+		run = *st.ActiveRun
 	}
-	activeWorkers.WithLabelValues(ns, name).Set(workers)
+	activeWorkers.WithLabelValues(ns, name).Set(float64(run.Workers))
+	runningWorkers.WithLabelValues(ns, name).Set(float64(run.Running))
+	pendingWorkers.WithLabelValues(ns, name).Set(float64(run.Pending))
+	ineffectiveRuns.WithLabelValues(ns, name).Set(float64(st.IneffectiveRuns))
 	if started != nil {
 		runsStarted.WithLabelValues(ns, name, string(started.Trigger)).Inc()
 	}
@@ -73,7 +89,7 @@ func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, s
 // forgetMetrics drops the series of a deleted drainer.
 func forgetMetrics(ns, name string) {
 	labels := map[string]string{"namespace": ns, "name": name}
-	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, activeWorkers} {
+	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, activeWorkers, runningWorkers, pendingWorkers, ineffectiveRuns} {
 		v.DeletePartialMatch(labels)
 	}
 	runsStarted.DeletePartialMatch(labels)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +41,9 @@ type QueueDrainerReconciler struct {
 	Observer  QueueObserver
 	// MaxConcurrentReconciles bounds how many drainers are handled at once.
 	MaxConcurrentReconciles int
+	// PendingGrace is how long workers may wait to run before the drainer
+	// says so; plan.DefaultPendingGrace when zero.
+	PendingGrace time.Duration
 }
 
 // +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers,verbs=get;list;watch
@@ -70,19 +74,29 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	views := make([]plan.Job, 0, len(jobs))
 	for _, j := range jobs {
 		v := jobView(j)
-		// The workers' counts are read once, when the run is recorded.
-		if plan.WantsCounts(&qd.Status, v) {
-			if v.Processed, v.Failed, err = r.countsOf(ctx, qd, j); err != nil {
+		// The pods are read only when they have something to tell: once
+		// when the run is recorded, and while some wait to run.
+		wantsReport := plan.WantsReport(&qd.Status, v)
+		if waits := !v.Finished && !v.Deleting && v.Pods.Pending() > 0; wantsReport || waits {
+			pods, err := r.podsOf(ctx, qd, j)
+			if err != nil {
 				return ctrl.Result{}, err
+			}
+			if wantsReport {
+				report(&v, pods)
+			}
+			if waits {
+				v.Waiting = oldestWaiting(pods)
 			}
 		}
 		views = append(views, v)
 	}
 	d := plan.Decide(plan.Input{
-		Now:     r.Clock.Now(),
-		Drainer: qd,
-		Jobs:    views,
-		Queue:   r.Observer.Observe(ctx, req.NamespacedName, qd.Spec.Queue),
+		Now:          r.Clock.Now(),
+		Drainer:      qd,
+		Jobs:         views,
+		Queue:        r.Observer.Observe(ctx, req.NamespacedName, qd.Spec.Queue),
+		PendingGrace: r.PendingGrace,
 	})
 
 	if acts(d) {
@@ -199,20 +213,17 @@ func (r *QueueDrainerReconciler) jobsOf(ctx context.Context, qd *v1alpha1.QueueD
 	return jobs, nil
 }
 
-// countsOf adds up the summaries the workers of a finished run left in
-// their pods' termination messages: nil counts when none reported. The
-// pods are read once per run, from the API server: caching every pod of
-// every kept run would cost memory for nothing.
-func (r *QueueDrainerReconciler) countsOf(ctx context.Context, qd *v1alpha1.QueueDrainer, job *batchv1.Job) (processed, failed *int64, err error) {
+// podsOf lists a run's pods from the API server: they are read seldom
+// (see Reconcile), and caching every pod of every kept run would cost
+// memory for nothing.
+func (r *QueueDrainerReconciler) podsOf(ctx context.Context, qd *v1alpha1.QueueDrainer, job *batchv1.Job) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(job.Namespace),
 		client.MatchingLabels{v1alpha1.DrainerLabel: qd.Name, v1alpha1.RunLabel: job.Name}); err != nil {
-		return nil, nil, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
+		return nil, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
 	}
 	// Only the Job's own pods: not another pod that copied its labels.
-	pods := slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return !metav1.IsControlledBy(&p, job) })
-	processed, failed, _ = workerCounts(pods)
-	return processed, failed, nil
+	return slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return !metav1.IsControlledBy(&p, job) }), nil
 }
 
 // apply carries out the decision's Job changes: deletions, a scale-up, a
@@ -229,6 +240,9 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 		j := jobs[s.Job]
 		patch := client.MergeFrom(j.DeepCopy())
 		j.Spec.Parallelism = &s.To
+		if ptr.Deref(j.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion {
+			j.Spec.Completions = &s.To // an elastic Indexed Job grows both together
+		}
 		if err := r.Patch(ctx, j, patch); err != nil {
 			return false, fmt.Errorf("scaling Job %s to %d workers: %w", s.Job, s.To, err)
 		}

@@ -168,8 +168,14 @@ func TestDrainStartsWhenDepthCrossesThreshold(t *testing.T) {
 	if got := ptr.Deref(job.Spec.Parallelism, 0); got != 5 {
 		t.Errorf("parallelism %d, want ceil(4500/1000) = 5", got)
 	}
-	if job.Spec.Completions != nil {
-		t.Errorf("completions %d, want unset (work-queue Job)", *job.Spec.Completions)
+	// An Indexed Job, one index per worker, so that it can grow after some
+	// workers have exited; a failed worker's replacement waits for it to end.
+	if ptr.Deref(job.Spec.CompletionMode, "") != batchv1.IndexedCompletion || ptr.Deref(job.Spec.Completions, 0) != 5 {
+		t.Errorf("completionMode %v, completions %v; want Indexed with completions = parallelism = 5",
+			ptr.Deref(job.Spec.CompletionMode, ""), ptr.Deref(job.Spec.Completions, 0))
+	}
+	if ptr.Deref(job.Spec.PodReplacementPolicy, "") != batchv1.Failed {
+		t.Errorf("podReplacementPolicy %v, want Failed", ptr.Deref(job.Spec.PodReplacementPolicy, ""))
 	}
 	if job.Labels[v1alpha1.DrainerLabel] != "orders" || job.Labels[v1alpha1.RunLabel] != "orders-1" ||
 		job.Spec.Template.Labels[v1alpha1.RunLabel] != "orders-1" {
@@ -236,8 +242,9 @@ func TestCompletedJobIsRecordedInHistoryAndDrainerGoesIdle(t *testing.T) {
 	})
 	h := qd.Status.History[0]
 	if h.Name != "orders-1" || h.Result != v1alpha1.RunSucceeded || h.Trigger != v1alpha1.TriggerQueueDepth ||
-		h.MessagesAtStart != 3000 || ptr.Deref(h.MessagesAtEnd, -1) != 0 || h.Workers != 3 {
-		t.Errorf("history entry %+v", h)
+		h.MessagesAtStart != 3000 || ptr.Deref(h.MessagesAtEnd, -1) != 0 || h.WorkersWanted != 3 || h.Workers != 0 {
+		// envtest runs no Job controller: the run wanted 3 workers, and no pod ran.
+		t.Errorf("history entry %+v, want 3 workers wanted and none that ran", h)
 	}
 	if c := condition(qd, v1alpha1.ConditionDraining); c.Status != metav1.ConditionFalse || c.Reason != "Idle" {
 		t.Errorf("Draining condition %+v, want False/Idle", c)
@@ -352,6 +359,7 @@ func TestFailedJobIsRecordedAsFailedAndCooldownHoldsBackTheNextRun(t *testing.T)
 	})
 	setVisible(key, 2000)
 	job := waitJobs(t, key, 1)[0]
+	setVisible(key, 1500) // the run took some messages before it failed
 	finishJob(t, &job, false)
 	qd := waitStatus(t, key, "failed run recorded", func(qd *v1alpha1.QueueDrainer) string {
 		if len(qd.Status.History) != 1 {
@@ -385,10 +393,12 @@ func TestParallelismIsRaisedMidRunWhenTheBacklogGrows(t *testing.T) {
 		t.Fatalf("initial parallelism %d, want 2", p)
 	}
 	setVisible(key, 20_000)
-	eventually(t, "parallelism raised to max", func() string {
+	eventually(t, "parallelism and completions raised to max", func() string {
 		must(t, k8s.Get(context.Background(), client.ObjectKeyFromObject(&job), &job))
-		if p := ptr.Deref(job.Spec.Parallelism, 0); p != 8 {
-			return fmt.Sprintf("parallelism %d", p)
+		// Together: the API server refuses an Indexed Job whose completions
+		// change to another value than its parallelism.
+		if p, c := ptr.Deref(job.Spec.Parallelism, 0), ptr.Deref(job.Spec.Completions, 0); p != 8 || c != 8 {
+			return fmt.Sprintf("parallelism %d, completions %d", p, c)
 		}
 		return ""
 	})

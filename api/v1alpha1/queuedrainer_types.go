@@ -37,6 +37,17 @@ const (
 	MessagesAtStartAnnotation = "drain.queuedrainer.io/messages-at-start"
 )
 
+// Environment variables the operator gives every container of a run, unless
+// the container sets them itself.
+const (
+	// EnvQueueURL is the queue to drain: spec.queue.url.
+	EnvQueueURL = "QUEUE_URL"
+	// EnvRegion is the queue's region.
+	EnvRegion = "AWS_REGION"
+	// EnvRun is the run's name, which is also its Job's.
+	EnvRun = "DRAIN_RUN"
+)
+
 // QueueDrainerSpec declares which queue to drain, when, and how.
 // +kubebuilder:validation:XValidation:rule="!has(self.triggers.timeZone) || has(self.triggers.schedule)",message="triggers.timeZone only applies to triggers.schedule: set a schedule or remove the time zone",fieldPath=".triggers.timeZone"
 type QueueDrainerSpec struct {
@@ -56,13 +67,20 @@ type QueueDrainerSpec struct {
 	Workers WorkerPolicy `json:"workers,omitempty"`
 
 	// JobTemplate is the consumer Job run for each drain. Its pods must
-	// consume until the queue is empty and then exit 0. The operator sets
-	// spec.parallelism from the worker policy and injects QUEUE_URL,
-	// AWS_REGION and DRAIN_RUN into every container that does not set them.
+	// consume until the queue is empty and then exit 0. The operator runs it
+	// as an Indexed Job with one index per worker (completions equal to
+	// parallelism, from the worker policy), so that a run can grow after
+	// some workers have exited, and injects QUEUE_URL, AWS_REGION and
+	// DRAIN_RUN into every container that does not set them. A container
+	// that sets its own QUEUE_URL to another queue is accepted (an
+	// emulator's URL for the same queue is legitimate), with a Warning
+	// Event when a run starts; runs whose workers drain another queue are
+	// ineffective and back off.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && size(self.spec.template.spec.containers) > 0",message="jobTemplate.spec.template.spec.containers must list at least one consumer container"
 	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.parallelism)",message="jobTemplate.spec.parallelism is set by the operator from workers; remove it",fieldPath=".spec.parallelism"
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.completions)",message="jobTemplate.spec.completions must be unset: a drain Job completes when its workers find the queue empty and exit",fieldPath=".spec.completions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.completions)",message="jobTemplate.spec.completions is set by the operator, equal to parallelism (one index per worker); remove it",fieldPath=".spec.completions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.completionMode) || self.spec.completionMode == 'Indexed'",message="jobTemplate.spec.completionMode must be Indexed or unset: the operator runs drain Jobs as Indexed Jobs so that a run can grow after some workers have exited",fieldPath=".spec.completionMode"
 	// +kubebuilder:validation:XValidation:rule="!(has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && has(self.spec.template.spec.restartPolicy)) || self.spec.template.spec.restartPolicy in ['Never', 'OnFailure']",message="jobTemplate restartPolicy must be Never or OnFailure: consumer pods exit when the queue is empty",fieldPath=".spec.template.spec.restartPolicy"
 	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
 
@@ -240,6 +258,11 @@ const (
 	RunReplaced RunResult = "Replaced"
 	// RunDeleted: its Job was deleted by someone else before it finished.
 	RunDeleted RunResult = "Deleted"
+	// RunIneffective: the Job completed but did not reduce the backlog: its
+	// workers processed no message while messages were visible, or they
+	// drained another queue than spec.queue.url. Consecutive ineffective
+	// (and failed) runs back off.
+	RunIneffective RunResult = "Ineffective"
 )
 
 // Condition types.
@@ -284,6 +307,14 @@ type QueueDrainerStatus struct {
 	// LastRunFinishedAt is when the latest run ended; cooldown counts from it.
 	// +optional
 	LastRunFinishedAt *metav1.Time `json:"lastRunFinishedAt,omitempty"`
+
+	// IneffectiveRuns counts the latest runs in a row that did not reduce
+	// the backlog (Ineffective, or Failed with no message processed). While
+	// it is above zero, trigger-started runs wait cooldown doubled for each
+	// of them, up to an hour; a manual request is not held back. An
+	// effective run or a change of spec resets it.
+	// +optional
+	IneffectiveRuns int32 `json:"ineffectiveRuns,omitempty"`
 
 	// LastScheduleTime is the latest schedule time that was handled.
 	// +optional
@@ -332,8 +363,32 @@ type ActiveRun struct {
 	Trigger Trigger `json:"trigger"`
 	// StartedAt is when the Job was created.
 	StartedAt metav1.Time `json:"startedAt"`
-	// Workers is the Job's current parallelism.
+	// Workers is how many workers the run wants: the Job's parallelism.
 	Workers int32 `json:"workers"`
+	// Running is how many workers are running, from the Job's status: its
+	// ready pods (a consumer without a readiness probe is ready once its
+	// containers have started).
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// Pending is how many workers were created and are not running yet:
+	// waiting for a node, an image or their start (the Job's active pods
+	// that are not ready).
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// Succeeded is how many workers are done: they found the queue empty
+	// and exited 0.
+	// +optional
+	Succeeded int32 `json:"succeeded,omitempty"`
+	// Failed is how many worker pods failed (the Job replaces them within
+	// its backoffLimit).
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+	// MostRunning is the most workers seen running at once in this run.
+	// +optional
+	MostRunning int32 `json:"mostRunning,omitempty"`
+	// RunningOfWanted is running/wanted, as kubectl shows it: "4/6".
+	// +optional
+	RunningOfWanted string `json:"runningOfWanted,omitempty"`
 	// MessagesAtStart is the visible backlog when the run started.
 	MessagesAtStart int64 `json:"messagesAtStart"`
 }
@@ -346,15 +401,22 @@ type RunRecord struct {
 	Trigger Trigger `json:"trigger"`
 	// Result is how it ended.
 	Result RunResult `json:"result"`
-	// Message explains a result other than Succeeded.
+	// Message explains a result other than Succeeded: for a failed run the
+	// Job's reason and the first error its workers reported; for an
+	// ineffective one why it did not reduce the backlog.
 	// +optional
 	Message string `json:"message,omitempty"`
 	// StartedAt is when the Job was created.
 	StartedAt metav1.Time `json:"startedAt"`
 	// FinishedAt is when the Job finished.
 	FinishedAt metav1.Time `json:"finishedAt"`
-	// Workers is the Job's parallelism at the end of the run.
+	// Workers is the most workers that ran at once, from their pods' start
+	// and finish times.
 	Workers int32 `json:"workers"`
+	// WorkersWanted is the most workers the run asked for (the Job's
+	// highest parallelism).
+	// +optional
+	WorkersWanted int32 `json:"workersWanted,omitempty"`
 	// MessagesAtStart is the visible backlog when the run started.
 	MessagesAtStart int64 `json:"messagesAtStart"`
 	// MessagesAtEnd is the visible backlog when the end was seen, if SQS answered.
@@ -385,7 +447,7 @@ type Throughput struct {
 // +kubebuilder:printcolumn:name="Visible",type=integer,JSONPath=".status.queue.visibleMessages"
 // +kubebuilder:printcolumn:name="Oldest",type=string,JSONPath=".status.queue.oldestMessageAge"
 // +kubebuilder:printcolumn:name="Draining",type=string,JSONPath=".status.conditions[?(@.type==\"Draining\")].status"
-// +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=".status.activeRun.workers"
+// +kubebuilder:printcolumn:name="Workers",type=string,JSONPath=".status.activeRun.runningOfWanted",description="workers running/wanted"
 // +kubebuilder:printcolumn:name="Last Result",type=string,JSONPath=".status.history[0].result"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].status",priority=1
 // +kubebuilder:printcolumn:name="Run",type=string,JSONPath=".status.activeRun.name",priority=1

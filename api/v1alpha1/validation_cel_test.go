@@ -486,7 +486,14 @@ func TestInvalidQueueDrainersAreRefused(t *testing.T) {
 		{
 			name:   "jobTemplate sets completions",
 			mutate: func(qd *drainv1alpha1.QueueDrainer) { qd.Spec.JobTemplate.Spec.Completions = ptr.To[int32](1) },
-			field:  "spec.jobTemplate.spec.completions", message: "completions must be unset",
+			field:  "spec.jobTemplate.spec.completions", message: "completions is set by the operator, equal to parallelism",
+		},
+		{
+			name: "jobTemplate asks for a work-queue Job",
+			mutate: func(qd *drainv1alpha1.QueueDrainer) {
+				qd.Spec.JobTemplate.Spec.CompletionMode = ptr.To(batchv1.NonIndexedCompletion)
+			},
+			field: "spec.jobTemplate.spec.completionMode", message: "completionMode must be Indexed or unset",
 		},
 		{
 			name: "jobTemplate restartPolicy Always",

@@ -37,6 +37,7 @@ import (
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/controllers"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 )
 
@@ -45,7 +46,7 @@ func main() {
 		metricsAddr, probeAddr, allowedRoles string
 		leaderElect                          bool
 		concurrency                          int
-		cloudWatchPeriod                     time.Duration
+		cloudWatchPeriod, pendingGrace       time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&allowedRoles, "allowed-role-arns", "", "Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. Empty: none.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many drainers are reconciled at once.")
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
+	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace, "How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,6 +103,7 @@ func main() {
 		Clock:                   clock.RealClock{},
 		Observer:                observer,
 		MaxConcurrentReconciles: concurrency,
+		PendingGrace:            pendingGrace,
 	}).SetupWithManager(mgr), "setting up the QueueDrainer controller")
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping), "adding health check")
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping), "adding ready check")

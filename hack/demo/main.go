@@ -185,7 +185,12 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 			line += fmt.Sprintf("visible %6d  in flight %5d  ", st.Queue.VisibleMessages, st.Queue.InFlightMessages)
 			switch {
 			case st.ActiveRun != nil:
-				line += fmt.Sprintf("run %s (%s), %d workers, %5.0f msg/s", st.ActiveRun.Name, st.ActiveRun.Trigger, st.ActiveRun.Workers, rate)
+				r := st.ActiveRun
+				line += fmt.Sprintf("run %s (%s), workers %d/%d running", r.Name, r.Trigger, r.Running, r.Workers)
+				if r.Pending > 0 {
+					line += fmt.Sprintf(" (%d pending)", r.Pending)
+				}
+				line += fmt.Sprintf(", %5.0f msg/s", rate)
 			case len(st.History) > 0:
 				h := st.History[0]
 				line += fmt.Sprintf("run %s %s: %d messages in %s", h.Name, h.Result, ptr.Deref(h.MessagesProcessed, -1), h.FinishedAt.Sub(h.StartedAt.Time))

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,7 +13,7 @@ import (
 
 // setConditions derives the four conditions from the decision so far, and
 // adds an Event when the queue or its metrics become unavailable or return.
-func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueView, schedErr error, d *Decision) {
+func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueView, activeJob *Job, schedErr error, d *Decision) {
 	gen := in.Drainer.Generation
 	set := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
@@ -45,17 +47,31 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		}
 	}
 
-	switch r := st.ActiveRun; {
+	rest := p.restUntil(st)
+	switch r, w := st.ActiveRun, waiting(st, activeJob); {
+	case r != nil && w != nil && in.Now.Sub(w.Since) >= p.pendingGrace:
+		msg := fmt.Sprintf("run %s: %d of %d workers pending for %s", r.Name, r.Pending, r.Workers, in.Now.Sub(w.Since).Round(time.Second))
+		if w.Message != "" {
+			msg += ": " + w.Message
+		}
+		set(v1alpha1.ConditionDraining, true, ReasonWorkersPending, msg)
+		if c := was(v1alpha1.ConditionDraining); c == nil || c.Reason != ReasonWorkersPending {
+			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonWorkersPending, Message: msg})
+		}
 	case r != nil:
 		reason := string(r.Trigger)
 		if reason == "" {
 			reason = "RunActive" // adopted from a Job that does not say what started it
 		}
-		set(v1alpha1.ConditionDraining, true, reason, fmt.Sprintf("run %s has %d workers", r.Name, r.Workers))
+		set(v1alpha1.ConditionDraining, true, reason, fmt.Sprintf("run %s: %d of %d workers running, %d pending, %d done",
+			r.Name, r.Running, r.Workers, r.Pending, r.Succeeded))
 	case p.suspend:
 		set(v1alpha1.ConditionDraining, false, "Suspended", "spec.suspend is true: no run starts")
-	case st.LastRunFinishedAt != nil && in.Now.Before(st.LastRunFinishedAt.Add(p.cooldown)):
-		set(v1alpha1.ConditionDraining, false, "CoolingDown", "no trigger starts a run before "+st.LastRunFinishedAt.Add(p.cooldown).UTC().Format("15:04:05"))
+	case in.Now.Before(rest) && st.IneffectiveRuns > 0:
+		set(v1alpha1.ConditionDraining, false, ReasonBackingOff, fmt.Sprintf("%d runs in a row did not reduce the backlog: no trigger starts a run before %s",
+			st.IneffectiveRuns, rest.UTC().Format(time.RFC3339)))
+	case in.Now.Before(rest):
+		set(v1alpha1.ConditionDraining, false, "CoolingDown", "no trigger starts a run before "+rest.UTC().Format("15:04:05"))
 	default:
 		set(v1alpha1.ConditionDraining, false, "Idle", "no run is active")
 	}
@@ -68,7 +84,22 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		}
 	case !q.reachable:
 		set(v1alpha1.ConditionReady, false, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
+	case st.IneffectiveRuns > 0:
+		set(v1alpha1.ConditionReady, false, ReasonIneffectiveConsumer, fmt.Sprintf(
+			"%d runs in a row did not reduce the backlog; the latest: %s. Trigger-started runs back off (now %s after a run) until a run reduces it or the spec changes",
+			st.IneffectiveRuns, lastIneffective(st.History), p.rest(st.IneffectiveRuns)))
 	default:
 		set(v1alpha1.ConditionReady, true, "Watching", fmt.Sprintf("the queue is observed every %s", p.pollInterval))
 	}
+}
+
+// lastIneffective is what the newest history entry that did not reduce the
+// backlog says about it.
+func lastIneffective(history []v1alpha1.RunRecord) string {
+	for _, h := range history {
+		if h.Result == v1alpha1.RunIneffective || h.Result == v1alpha1.RunFailed {
+			return fmt.Sprintf("run %s %s: %s", h.Name, strings.ToLower(string(h.Result)), h.Message)
+		}
+	}
+	return "no longer in the history"
 }

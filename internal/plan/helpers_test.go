@@ -233,12 +233,16 @@ func job(n int64, parallelism int32, opts ...jobOpt) plan.Job {
 	return j
 }
 
+// succeededAt finishes the Job at t; as many workers as it wanted ran.
 func succeededAt(t time.Time) jobOpt {
-	return func(j *plan.Job) { j.Finished, j.Succeeded, j.FinishedAt = true, true, t }
+	return func(j *plan.Job) { j.Finished, j.Succeeded, j.FinishedAt, j.MostRan = true, true, t, j.Parallelism }
 }
 
+// failedAt fails the Job at t; as many workers as it wanted ran.
 func failedAt(t time.Time, msg string) jobOpt {
-	return func(j *plan.Job) { j.Finished, j.Succeeded, j.FinishedAt, j.Message = true, false, t, msg }
+	return func(j *plan.Job) {
+		j.Finished, j.Succeeded, j.FinishedAt, j.Message, j.MostRan = true, false, t, msg, j.Parallelism
+	}
 }
 
 func processed(n int64) jobOpt { return func(j *plan.Job) { j.Processed = &n } }
@@ -371,4 +375,74 @@ func fmtTime(a *metav1.Time) string {
 		return "<nil>"
 	}
 	return a.UTC().Format(time.RFC3339)
+}
+
+// Workers as the Job and its pods tell them.
+
+// indexed makes the Job an Indexed Job, as the operator creates them.
+func indexed(j *plan.Job) { j.Indexed = true }
+
+// jobSuspended sets the Job's spec.suspend.
+func jobSuspended(j *plan.Job) { j.Suspended = true }
+
+// pods sets the Job's status counts of its pods.
+func pods(active, ready, succeeded, failed int32) jobOpt {
+	return func(j *plan.Job) {
+		j.Pods = plan.PodCounts{Active: active, Ready: ready, Succeeded: succeeded, Failed: failed}
+	}
+}
+
+// waitingSince says the oldest worker not running yet was created at t, and why it waits.
+func waitingSince(t time.Time, msg string) jobOpt {
+	return func(j *plan.Job) { j.Waiting = &plan.Waiting{Since: t, Message: msg} }
+}
+
+// mostRan sets how many workers the pods of a finished run say ran at once.
+func mostRan(n int32) jobOpt { return func(j *plan.Job) { j.MostRan = n } }
+
+// failedDeliveries sets the workers' reported count of failed deliveries.
+func failedDeliveries(n int64) jobOpt { return func(j *plan.Job) { j.Failed = &n } }
+
+// drained sets the queues the workers said they drained.
+func drained(urls ...string) jobOpt { return func(j *plan.Job) { j.Queues = urls } }
+
+// workerError sets the first error a worker stopped with.
+func workerError(msg string) jobOpt { return func(j *plan.Job) { j.WorkerError = msg } }
+
+// lastFailure sets the handler failure a worker reported last.
+func lastFailure(msg string) jobOpt { return func(j *plan.Job) { j.LastFailure = msg } }
+
+// ineffectiveRuns sets status.ineffectiveRuns.
+func ineffectiveRuns(n int32) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) { qd.Status.IneffectiveRuns = n }
+}
+
+// generations sets metadata.generation and status.observedGeneration.
+func generations(gen, observed int64) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) { qd.Generation, qd.Status.ObservedGeneration = gen, observed }
+}
+
+// mostRunning sets the most workers the active run was seen running.
+func mostRunning(n int32) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) { qd.Status.ActiveRun.MostRunning = n }
+}
+
+// containerEnv adds an env var with a literal value to the template's consumer container.
+func containerEnv(name, value string) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) {
+		c := &qd.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+	}
+}
+
+// container adds a container to the template, init or not.
+func container(init bool, c corev1.Container) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) {
+		s := &qd.Spec.JobTemplate.Spec.Template.Spec
+		if init {
+			s.InitContainers = append(s.InitContainers, c)
+		} else {
+			s.Containers = append(s.Containers, c)
+		}
+	}
 }

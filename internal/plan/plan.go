@@ -5,11 +5,13 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 )
 
 // StaleAfter is how old a CloudWatch datapoint may be before the age of the
@@ -20,6 +22,15 @@ const StaleAfter = 5 * time.Minute
 // minRequeue keeps a requeue strictly positive when a deadline is due now.
 const minRequeue = 100 * time.Millisecond
 
+// DefaultPendingGrace is how long workers may wait to run (for a node, an
+// image) before the drainer says so. Pods usually start within seconds;
+// a cluster autoscaler adding a node takes a minute or two.
+const DefaultPendingGrace = time.Minute
+
+// MaxBackoff caps how long ineffective runs hold back the next
+// trigger-started run.
+const MaxBackoff = time.Hour
+
 // Input is everything a decision depends on.
 type Input struct {
 	Now     time.Time
@@ -28,6 +39,9 @@ type Input struct {
 	// is gone: the caller confirms that with the API server first.
 	Jobs  []Job
 	Queue Observation
+	// PendingGrace is how long workers may be pending before the drainer
+	// says so; DefaultPendingGrace when zero.
+	PendingGrace time.Duration
 }
 
 // Job is what planning needs to know of a run's Job.
@@ -37,6 +51,17 @@ type Job struct {
 	MessagesAtStart int64
 	Created         time.Time
 	Parallelism     int32
+	// Indexed is true for an Indexed Job, whose completions grow with its
+	// parallelism; a work-queue Job (from an older operator) creates no
+	// pod once one has succeeded.
+	Indexed bool
+	// Suspended is the Job's spec.suspend: it creates no pods meanwhile.
+	Suspended bool
+	// Pods counts the Job's pods as its status does.
+	Pods PodCounts
+	// Waiting describes the oldest worker that is not running yet, when
+	// Pods says some are pending.
+	Waiting *Waiting
 	// Finished is true once the Job is Complete or Failed.
 	Finished   bool
 	Succeeded  bool
@@ -45,9 +70,39 @@ type Job struct {
 	Message string
 	// Deleting is true once the Job has a deletion timestamp.
 	Deleting bool
+
+	// What the pods of a finished run tell, read once when it is recorded
+	// (see WantsReport).
+
 	// Processed and Failed are exact counts reported by the workers, when known.
 	Processed *int64
 	Failed    *int64
+	// Queues are the queues the workers said they drained, without repeats.
+	Queues []string
+	// WorkerError is the first error a worker stopped with, naming its pod.
+	WorkerError string
+	// LastFailure is a handler failure a worker reported.
+	LastFailure string
+	// MostRan is the most workers that ran at once, from the pods' start
+	// and finish times; 0 when no pod is left to tell.
+	MostRan int32
+}
+
+// PodCounts are a Job's status counts of its pods.
+type PodCounts struct {
+	// Active pods are pending or running; Ready ones are running (and ready).
+	Active, Ready, Succeeded, Failed int32
+}
+
+// Pending is how many active pods are not running yet.
+func (c PodCounts) Pending() int32 { return max(c.Active-c.Ready, 0) }
+
+// Waiting is the oldest worker that is not running yet.
+type Waiting struct {
+	// Since is when its pod was created.
+	Since time.Time
+	// Message says why it waits, e.g. the scheduler's "0/3 nodes are available: ...".
+	Message string
 }
 
 // Observation is what was learned about the queue.
@@ -107,6 +162,26 @@ type Scale struct {
 	From, To int32
 }
 
+// queueURLOverride is a container that sets its own QUEUE_URL to another queue.
+type queueURLOverride struct{ container, value string }
+
+// overriddenQueueURLs lists the containers of the drainer's template that
+// set QUEUE_URL to a value naming another queue than spec.queue.url. Values
+// from a ConfigMap or Secret cannot be read here; the workers' own reports
+// show those.
+func overriddenQueueURLs(qd *v1alpha1.QueueDrainer) []queueURLOverride {
+	var out []queueURLOverride
+	pod := qd.Spec.JobTemplate.Spec.Template.Spec
+	for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		for _, e := range c.Env {
+			if e.Name == v1alpha1.EnvQueueURL && e.ValueFrom == nil && !queueurl.SameQueue(e.Value, qd.Spec.Queue.URL) {
+				out = append(out, queueURLOverride{container: c.Name, value: e.Value})
+			}
+		}
+	}
+	return out
+}
+
 // Event is a Kubernetes Event to record on the drainer.
 type Event struct {
 	Warning bool
@@ -123,25 +198,34 @@ const (
 	ReasonDrainReplaced      = "DrainReplaced"
 	ReasonDrainJobDeleted    = "DrainJobDeleted"
 	ReasonDrainRequestJoined = "DrainRequestJoined"
-	ReasonQueueUnreachable   = "QueueUnreachable"
-	ReasonQueueReachable     = "QueueReachable"
-	ReasonMetricsUnavailable = "MetricsUnavailable"
-	ReasonInvalidSchedule    = "InvalidSchedule"
+	ReasonDrainIneffective   = "DrainIneffective"
+	ReasonWorkersPending     = "WorkersPending"
+	ReasonQueueURLOverridden = "QueueURLOverridden"
+	// Condition reasons.
+	ReasonBackingOff          = "BackingOff"
+	ReasonIneffectiveConsumer = "IneffectiveConsumer"
+	ReasonQueueUnreachable    = "QueueUnreachable"
+	ReasonQueueReachable      = "QueueReachable"
+	ReasonMetricsUnavailable  = "MetricsUnavailable"
+	ReasonInvalidSchedule     = "InvalidSchedule"
 )
 
 // Decide returns what the drainer needs next.
 func Decide(in Input) Decision {
-	p := newPolicy(in.Drainer)
+	p := newPolicy(in.Drainer, in.PendingGrace)
 	st := *in.Drainer.Status.DeepCopy()
+	if st.ObservedGeneration != 0 && st.ObservedGeneration != in.Drainer.Generation {
+		st.IneffectiveRuns = 0 // a new spec deserves a fresh start
+	}
 	st.ObservedGeneration = in.Drainer.Generation
 	d := &Decision{}
 
 	q := observeQueue(&st, in.Queue, in.Now, d)
-	trackRuns(&st, in.Jobs, q, in.Now, d)
+	activeJob := trackRuns(&st, in.Jobs, q, p, in.Now, d)
 
 	sched, schedErr := p.schedule()
 	triggers := evaluate(in, &st, p, q, sched, d)
-	act(in, &st, p, q, triggers, d)
+	act(in, &st, p, q, triggers, activeJob, d)
 
 	if sched != nil {
 		st.NextScheduleTime = timePtr(sched.Next(in.Now))
@@ -149,20 +233,20 @@ func Decide(in Input) Decision {
 		st.NextScheduleTime = nil
 	}
 	pruneHistory(&st, in.Jobs, p, d)
-	setConditions(&st, in, p, q, schedErr, d)
-	d.RequeueAfter = requeueAfter(&st, p, in.Now)
+	setConditions(&st, in, p, q, activeJob, schedErr, d)
+	d.RequeueAfter = requeueAfter(&st, p, activeJob, in.Now)
 	d.Status = st
 	return *d
 }
 
 // act starts, replaces or resizes runs for the triggers that fired.
-func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t firing, d *Decision) {
+func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t firing, activeJob *Job, d *Decision) {
 	if p.suspend || !q.reachable {
 		return
 	}
 	if st.ActiveRun != nil {
 		if t.event != "" && p.concurrency == v1alpha1.ReplaceConcurrent {
-			replaceActive(st, in.Jobs, q, in.Now, t.event, d)
+			replaceActive(st, in.Jobs, q, p, in.Now, t.event, d)
 			start(in, st, p, q, t.event, t.reasons[t.event], d)
 			return
 		}
@@ -170,7 +254,7 @@ func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t fir
 			d.Events = append(d.Events, Event{Reason: ReasonDrainRequestJoined, Message: fmt.Sprintf(
 				"drain request %q is served by the active run %s", st.LastHandledDrainRequest, st.ActiveRun.Name)})
 		}
-		scaleUp(st, p, q, d)
+		scaleUp(st, p, q, activeJob, d)
 		return
 	}
 	if trig := t.first(); trig != "" {
@@ -188,8 +272,14 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 		Name: name, Trigger: trig, StartedAt: metav1.NewTime(in.Now),
 		Workers: workers, MessagesAtStart: q.visible,
 	}
+	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
 	d.Events = append(d.Events, Event{Reason: ReasonDrainStarted, Message: fmt.Sprintf(
 		"started run %s with %d workers: %s", name, workers, why)})
+	for _, o := range overriddenQueueURLs(in.Drainer) {
+		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonQueueURLOverridden, Message: fmt.Sprintf(
+			"container %s sets %s to %s, not spec.queue.url %s: its workers drain that queue, and runs that do not reduce this queue's backlog back off",
+			o.container, v1alpha1.EnvQueueURL, o.value, in.Drainer.Spec.Queue.URL)})
+	}
 }
 
 // RunName is the name of run n of a drainer and of its Job. It depends only
@@ -199,21 +289,35 @@ func RunName(drainer string, n int64) string {
 	return fmt.Sprintf("%s-%d", drainer, n)
 }
 
-func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, d *Decision) {
+// scaleUp raises the active run's workers for a grown backlog, when the
+// pods it asks for will be created and can start: the Job is running and
+// not suspended, it is Indexed (a work-queue Job creates no pod once one
+// has succeeded), and none of its workers is still waiting to run (more
+// would only wait beside them).
+func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, j *Job, d *Decision) {
 	want := p.workers(q.visible, st.Throughput)
 	if want <= st.ActiveRun.Workers {
 		return // never scale down: workers exit on their own when the queue is empty
+	}
+	if j == nil || j.Finished || j.Deleting || j.Suspended || j.Pods.Pending() > 0 || (!j.Indexed && j.Pods.Succeeded > 0) {
+		return
 	}
 	d.Scale = &Scale{Job: st.ActiveRun.Name, From: st.ActiveRun.Workers, To: want}
 	d.Events = append(d.Events, Event{Reason: ReasonDrainScaled, Message: fmt.Sprintf(
 		"run %s raised from %d to %d workers: %d messages visible", st.ActiveRun.Name, st.ActiveRun.Workers, want, q.visible)})
 	st.ActiveRun.Workers = want
+	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
 }
 
-func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, now time.Time) time.Duration {
+func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, activeJob *Job, now time.Time) time.Duration {
 	after := p.pollInterval
-	if st.ActiveRun == nil && st.LastRunFinishedAt != nil && p.cooldown > 0 {
-		if until := st.LastRunFinishedAt.Add(p.cooldown).Sub(now); until > 0 && until < after {
+	if rest := p.restUntil(st); st.ActiveRun == nil && !rest.IsZero() {
+		if until := rest.Sub(now); until > 0 && until < after {
+			after = until
+		}
+	}
+	if w := waiting(st, activeJob); w != nil {
+		if until := w.Since.Add(p.pendingGrace).Sub(now); until > 0 && until < after {
 			after = until
 		}
 	}

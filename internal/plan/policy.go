@@ -25,6 +25,7 @@ const (
 
 // policy is the drainer's spec with defaults applied and types made plain.
 type policy struct {
+	queueURL          string
 	queueDepth        int64 // 0: no depth trigger
 	oldestAge         time.Duration
 	cronExpr          string
@@ -39,11 +40,13 @@ type policy struct {
 	suspend           bool
 	keepSucceeded     int
 	keepFailed        int
+	pendingGrace      time.Duration
 }
 
-func newPolicy(qd *v1alpha1.QueueDrainer) policy {
+func newPolicy(qd *v1alpha1.QueueDrainer, pendingGrace time.Duration) policy {
 	s := qd.Spec
 	p := policy{
+		queueURL:          s.Queue.URL,
 		cronExpr:          s.Triggers.Schedule,
 		timeZone:          s.Triggers.TimeZone,
 		messagesPerWorker: s.Workers.MessagesPerWorker,
@@ -55,6 +58,10 @@ func newPolicy(qd *v1alpha1.QueueDrainer) policy {
 		suspend:           s.Suspend != nil && *s.Suspend,
 		keepSucceeded:     DefaultSuccessfulHistory,
 		keepFailed:        DefaultFailedHistory,
+		pendingGrace:      pendingGrace,
+	}
+	if p.pendingGrace <= 0 {
+		p.pendingGrace = DefaultPendingGrace
 	}
 	if s.Triggers.QueueDepth != nil && *s.Triggers.QueueDepth > 0 {
 		p.queueDepth = *s.Triggers.QueueDepth
@@ -91,6 +98,33 @@ func newPolicy(qd *v1alpha1.QueueDrainer) policy {
 		p.keepFailed = int(*s.FailedRunsHistoryLimit)
 	}
 	return p
+}
+
+// restUntil is when a trigger may start the next run: the cooldown after
+// the latest run, or while runs in a row did not reduce the backlog, the
+// cooldown doubled for each of them (from at least one poll interval, so
+// that a zero cooldown backs off too), up to MaxBackoff. Zero when no run
+// has finished.
+func (p policy) restUntil(st *v1alpha1.QueueDrainerStatus) time.Time {
+	if st.LastRunFinishedAt == nil {
+		return time.Time{}
+	}
+	return st.LastRunFinishedAt.Add(p.rest(st.IneffectiveRuns))
+}
+
+// rest is the wait after a run that ended n ineffective runs in a row.
+func (p policy) rest(n int32) time.Duration {
+	if n <= 0 {
+		return p.cooldown
+	}
+	backoff := max(p.cooldown, p.pollInterval)
+	for range n {
+		if backoff >= MaxBackoff/2 {
+			return max(p.cooldown, MaxBackoff)
+		}
+		backoff *= 2
+	}
+	return max(p.cooldown, backoff)
 }
 
 // workers sizes a run for a backlog: one worker per messagesPerWorker, more

@@ -11,12 +11,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 )
 
 // trackRuns brings status in line with the Jobs: a finished or vanished
-// active run is recorded in history, and a Job that status does not know
-// (the operator stopped between creating it and writing status) is adopted.
-func trackRuns(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now time.Time, d *Decision) {
+// active run is recorded in history, a running one shows its workers as
+// they are, and a Job that status does not know (the operator stopped
+// between creating it and writing status) is adopted. It returns the
+// active run's Job, if it has one.
+func trackRuns(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, p policy, now time.Time, d *Decision) *Job {
 	seen := st.LastRunNumber
 	byName := make(map[string]Job, len(jobs))
 	for _, j := range jobs {
@@ -29,11 +32,11 @@ func trackRuns(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now tim
 		case !ok || j.Deleting:
 			// Deleted by someone else, or by a Replace whose status write was
 			// lost; either way this run is over.
-			record(st, *st.ActiveRun, v1alpha1.RunDeleted, "its Job was deleted before it finished", now, nil, q, d)
+			record(st, *st.ActiveRun, outcome{result: v1alpha1.RunDeleted, message: "its Job was deleted before it finished"}, now, nil, q, p, d)
 		case j.Finished:
-			finish(st, *st.ActiveRun, j, q, now, d)
+			finish(st, *st.ActiveRun, j, q, p, now, d)
 		default:
-			st.ActiveRun.Workers = j.Parallelism
+			observeWorkers(st.ActiveRun, j)
 		}
 	}
 	// Jobs numbered past what status had seen belong to runs started just
@@ -51,19 +54,48 @@ func trackRuns(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now tim
 			Workers: j.Parallelism, MessagesAtStart: j.MessagesAtStart}
 		switch {
 		case j.Finished:
-			finish(st, run, j, q, now, d)
+			finish(st, run, j, q, p, now, d)
 		case st.ActiveRun == nil:
+			observeWorkers(&run, j)
 			st.ActiveRun = &run
 		}
 	}
+	if st.ActiveRun == nil {
+		return nil
+	}
+	if j, ok := byName[st.ActiveRun.Name]; ok {
+		return &j
+	}
+	return nil
 }
 
-// WantsCounts reports whether Decide, given this status, records the run of
-// Job j from j as finished, and so uses its Processed and Failed counts:
-// j is finished and not being deleted, and it is the active run or a run
-// newer than any status has seen (as trackRuns decides). The controller
-// gathers the workers' counts only for these Jobs, not on every poll.
-func WantsCounts(st *v1alpha1.QueueDrainerStatus, j Job) bool {
+// observeWorkers shows a running Job's workers in its run as they are.
+func observeWorkers(run *v1alpha1.ActiveRun, j Job) {
+	run.Workers = j.Parallelism
+	run.Running, run.Pending = j.Pods.Ready, j.Pods.Pending()
+	run.Succeeded, run.Failed = j.Pods.Succeeded, j.Pods.Failed
+	run.MostRunning = max(run.MostRunning, run.Running)
+	run.RunningOfWanted = runningOfWanted(run)
+}
+
+func runningOfWanted(run *v1alpha1.ActiveRun) string {
+	return fmt.Sprintf("%d/%d", run.Running, run.Workers)
+}
+
+// waiting is the active run's oldest waiting worker, if it has one.
+func waiting(st *v1alpha1.QueueDrainerStatus, j *Job) *Waiting {
+	if st.ActiveRun == nil || j == nil || j.Name != st.ActiveRun.Name || j.Finished || j.Pods.Pending() == 0 {
+		return nil
+	}
+	return j.Waiting
+}
+
+// WantsReport reports whether Decide, given this status, records the run of
+// Job j from j as finished, and so uses what its pods tell (counts, queues,
+// errors, how many ran): j is finished and not being deleted, and it is
+// the active run or a run newer than any status has seen (as trackRuns
+// decides). The controller reads the pods only for these Jobs, once a run.
+func WantsReport(st *v1alpha1.QueueDrainerStatus, j Job) bool {
 	if !j.Finished || j.Deleting {
 		return false
 	}
@@ -71,33 +103,91 @@ func WantsCounts(st *v1alpha1.QueueDrainerStatus, j Job) bool {
 	return active || runNumber(j.Name) > st.LastRunNumber
 }
 
-func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q queueView, now time.Time, d *Decision) {
-	result, msg := v1alpha1.RunSucceeded, ""
+// outcome is how a run ended.
+type outcome struct {
+	result  v1alpha1.RunResult
+	message string
+	// ineffective is true when the run did not reduce the backlog.
+	ineffective bool
+}
+
+func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q queueView, p policy, now time.Time, d *Decision) {
+	o := outcome{result: v1alpha1.RunSucceeded}
 	if !j.Succeeded {
-		result, msg = v1alpha1.RunFailed, j.Message
+		o.result, o.message = v1alpha1.RunFailed, j.Message
+		if j.WorkerError != "" {
+			o.message = j.WorkerError + " (Job " + j.Message + ")"
+		}
+	}
+	if why := ineffective(run, j, q, p.queueURL); why != "" {
+		o.ineffective = true
+		if o.result == v1alpha1.RunSucceeded {
+			o.result, o.message = v1alpha1.RunIneffective, why
+		} else {
+			o.message += "; " + why
+		}
 	}
 	at := j.FinishedAt
 	if at.IsZero() {
 		at = now
 	}
-	run.Workers = max(run.Workers, j.Parallelism)
-	record(st, run, result, msg, at, &j, q, d)
+	record(st, run, o, at, &j, q, p, d)
 }
 
-// record moves a run into history, learns throughput from a success, and
-// says so with an Event.
-func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, result v1alpha1.RunResult, msg string,
-	at time.Time, j *Job, q queueView, d *Decision) {
+// ineffective says why a finished run did not reduce the backlog, or ""
+// when it did or when that cannot be told. The workers' own reports are
+// believed first; a consumer that reports nothing is judged by the queue.
+func ineffective(run v1alpha1.ActiveRun, j Job, q queueView, queueURL string) string {
+	for _, other := range j.Queues {
+		if !queueurl.SameQueue(other, queueURL) {
+			return fmt.Sprintf("its workers drained %s, not spec.queue.url %s", other, queueURL)
+		}
+	}
+	if run.MessagesAtStart <= 0 {
+		return "" // nothing to reduce: a manual run of an empty queue, say
+	}
+	if j.Processed != nil {
+		if *j.Processed > 0 {
+			return ""
+		}
+		why := fmt.Sprintf("its workers processed no message while %d were visible", run.MessagesAtStart)
+		if f := j.Failed; f != nil && *f > 0 {
+			why += fmt.Sprintf("; %d deliveries failed", *f)
+			if j.LastFailure != "" {
+				why += ", the last with: " + j.LastFailure
+			}
+		}
+		return why
+	}
+	if q.reachable && q.visible >= run.MessagesAtStart {
+		return fmt.Sprintf("%d messages were visible at its end, no fewer than the %d at its start, and its workers reported no counts",
+			q.visible, run.MessagesAtStart)
+	}
+	return ""
+}
+
+// record moves a run into history, learns throughput from a success,
+// counts ineffective runs in a row, and says so with an Event.
+func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, at time.Time, j *Job, q queueView, p policy, d *Decision) {
+	result := o.result
 	r := v1alpha1.RunRecord{
-		Name: run.Name, Trigger: run.Trigger, Result: result, Message: msg,
+		Name: run.Name, Trigger: run.Trigger, Result: result, Message: o.message,
 		StartedAt: run.StartedAt, FinishedAt: metav1.NewTime(at),
-		Workers: run.Workers, MessagesAtStart: run.MessagesAtStart,
+		Workers: run.MostRunning, WorkersWanted: run.Workers, MessagesAtStart: run.MessagesAtStart,
 	}
 	if q.reachable {
 		r.MessagesAtEnd = ptr(q.visible)
 	}
 	if j != nil {
 		r.MessagesProcessed, r.MessagesFailed = j.Processed, j.Failed
+		r.WorkersWanted = max(r.WorkersWanted, j.Parallelism)
+		r.Workers = max(r.Workers, j.MostRan)
+	}
+	switch {
+	case o.ineffective:
+		st.IneffectiveRuns++
+	case result == v1alpha1.RunSucceeded, result == v1alpha1.RunFailed:
+		st.IneffectiveRuns = 0 // a replaced or deleted run tells nothing
 	}
 	seconds := at.Sub(run.StartedAt.Time).Seconds()
 	if processed, ok := processedCount(r); ok && seconds >= 1 {
@@ -114,7 +204,12 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, result v1al
 		st.LastRunFinishedAt = timePtr(at)
 	}
 	d.Finished = append(d.Finished, r)
-	d.Events = append(d.Events, runEvent(r))
+	e := runEvent(r)
+	if o.ineffective {
+		e.Message += fmt.Sprintf("; %d runs in a row did not reduce the backlog, so the next one a trigger starts waits %s",
+			st.IneffectiveRuns, p.rest(st.IneffectiveRuns))
+	}
+	d.Events = append(d.Events, e)
 }
 
 // processedCount is the workers' exact count when they reported it, else
@@ -155,6 +250,8 @@ func runEvent(r v1alpha1.RunRecord) Event {
 		return Event{Reason: ReasonDrainSucceeded, Message: msg}
 	case v1alpha1.RunReplaced:
 		return Event{Reason: ReasonDrainReplaced, Message: fmt.Sprintf("run %s replaced after %s: %s", r.Name, took, r.Message)}
+	case v1alpha1.RunIneffective:
+		return Event{Warning: true, Reason: ReasonDrainIneffective, Message: fmt.Sprintf("run %s did not reduce the backlog in %s: %s", r.Name, took, r.Message)}
 	case v1alpha1.RunDeleted:
 		return Event{Warning: true, Reason: ReasonDrainJobDeleted, Message: fmt.Sprintf("run %s ended after %s: %s", r.Name, took, r.Message)}
 	default:
@@ -163,7 +260,7 @@ func runEvent(r v1alpha1.RunRecord) Event {
 }
 
 // replaceActive ends the active run to make way for a new one.
-func replaceActive(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now time.Time, by v1alpha1.Trigger, d *Decision) {
+func replaceActive(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, p policy, now time.Time, by v1alpha1.Trigger, d *Decision) {
 	run := *st.ActiveRun
 	var j *Job
 	for i := range jobs {
@@ -171,7 +268,7 @@ func replaceActive(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, now
 			j = &jobs[i]
 		}
 	}
-	record(st, run, v1alpha1.RunReplaced, fmt.Sprintf("replaced by a %s trigger (concurrencyPolicy Replace)", by), now, j, q, d)
+	record(st, run, outcome{result: v1alpha1.RunReplaced, message: fmt.Sprintf("replaced by a %s trigger (concurrencyPolicy Replace)", by)}, now, j, q, p, d)
 	d.Delete = append(d.Delete, run.Name)
 }
 
@@ -203,7 +300,7 @@ func pruneHistory(st *v1alpha1.QueueDrainerStatus, jobs []Job, p policy, d *Deci
 		keep[st.ActiveRun.Name] = true
 	}
 	for _, h := range st.History {
-		if h.Result == v1alpha1.RunSucceeded || h.Result == v1alpha1.RunFailed {
+		if h.Result == v1alpha1.RunSucceeded || h.Result == v1alpha1.RunFailed || h.Result == v1alpha1.RunIneffective {
 			keep[h.Name] = true
 		}
 	}

@@ -322,7 +322,7 @@ func TestRunFinishedWhileQueueUnreachableHasNoMessagesAtEnd(t *testing.T) {
 }
 
 // The controller lists a run's pods for the workers' counts only when
-// WantsCounts says so; Decide must use the counts exactly then, so that none
+// WantsReport says so; Decide must use the counts exactly then, so that none
 // are gathered in vain and none are missing when a run is recorded.
 func TestWorkerCountsAreWantedExactlyWhenTheRunIsRecorded(t *testing.T) {
 	active := activeRun(5, v1alpha1.TriggerQueueDepth, t0.Add(-10*time.Minute), 2, 2000)
@@ -343,8 +343,8 @@ func TestWorkerCountsAreWantedExactlyWhenTheRunIsRecorded(t *testing.T) {
 		{name: "an older run kept as history", drainer: drainer(active), job: job(4, 2, done)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := plan.WantsCounts(&tc.drainer.Status, tc.job); got != tc.want {
-				t.Errorf("WantsCounts = %v, want %v", got, tc.want)
+			if got := plan.WantsReport(&tc.drainer.Status, tc.job); got != tc.want {
+				t.Errorf("WantsReport = %v, want %v", got, tc.want)
 			}
 			j := tc.job
 			j.Processed, j.Failed = ptr[int64](1234), ptr[int64](7)

@@ -111,9 +111,10 @@ func TestScheduleCatchesUpOnceAfterDowntime(t *testing.T) {
 	d = decide(qd, now, queue(100), jobs...)
 	wantNoStart(t, d)
 
-	// The run finished quickly and messages are left (no cooldown): still
-	// no run until the 12:15 slot, since missed slots are not replayed.
-	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt = true, true, now
+	// The run finished quickly and, as new messages arrived, as many are
+	// left (no cooldown): still no run until the 12:15 slot, since missed
+	// slots are not replayed.
+	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt, jobs[0].Processed = true, true, now, ptr[int64](100)
 	qd = next(qd, d)
 	now = now.Add(30 * time.Second)
 	d = decide(qd, now, queue(100), jobs...)

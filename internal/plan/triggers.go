@@ -34,7 +34,8 @@ func (f firing) first() v1alpha1.Trigger {
 // evaluate works out which triggers fire, and consumes the one-off demands
 // (a manual request, a schedule slot) that are handled by this decision.
 //
-//   - A manual request starts a run even in cooldown or with an empty queue;
+//   - A manual request starts a run even in cooldown (or the backoff after
+//     ineffective runs) or with an empty queue;
 //     while suspended or while the queue is unreachable it waits.
 //   - A schedule slot starts a run if messages are visible. Only the newest
 //     missed slot counts, so downtime never replays a burst of runs. A slot
@@ -49,7 +50,8 @@ func evaluate(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, 
 		return f // nothing can start, and one-off demands wait
 	}
 	active := st.ActiveRun != nil
-	cooling := !active && st.LastRunFinishedAt != nil && now.Before(st.LastRunFinishedAt.Add(p.cooldown))
+	// Resting: the cooldown after the latest run, longer after ineffective ones.
+	cooling := !active && now.Before(p.restUntil(st))
 
 	if req := in.Drainer.Annotations[v1alpha1.DrainRequestAnnotation]; req != "" && req != st.LastHandledDrainRequest && !p.suspend {
 		st.LastHandledDrainRequest = req

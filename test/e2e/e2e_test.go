@@ -33,7 +33,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Run("ScheduleTriggersARun", scheduleTriggersARun)
 		t.Run("ManualRequestTriggersOneRun", manualRequestTriggersOneRun)
 		t.Run("DeletedDrainerTakesItsJobPodsAndProcesses", deletedDrainerTakesItsJobPodsAndProcesses)
-		t.Run("FailingConsumerIsRecordedAndCooldownHolds", failingConsumerIsRecordedAndCooldownHolds)
+		t.Run("FailingConsumerIsRecordedAndBacksOff", failingConsumerIsRecordedAndBacksOff)
+		t.Run("ScaleUpAfterAWorkerExitedStartsPods", scaleUpAfterAWorkerExitedStartsPods)
+		t.Run("ConsumerOnAnotherQueueBacksOff", consumerOnAnotherQueueBacksOff)
+		t.Run("WorkerErrorReachesTheDrainer", workerErrorReachesTheDrainer)
+		t.Run("UnschedulableWorkersArePending", unschedulableWorkersArePending)
 	})
 	// These stop the operator or the API server, so they run alone.
 	t.Run("OperatorPodDeletedMidRun", operatorPodDeletedMidRun)
@@ -266,11 +270,14 @@ func deletedDrainerTakesItsJobPodsAndProcesses(t *testing.T) {
 		len(pids), gone.Round(100*time.Millisecond), messages, messages)
 }
 
-// (g) A consumer that always fails: the run is recorded Failed, and the
-// next run waits for the cooldown instead of retrying at once.
-func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
+// (g) A consumer that always fails: the run is recorded Failed with the
+// end of its log (terminationMessagePolicy FallbackToLogsOnError), and,
+// since it took no message, the next run waits twice the cooldown (the
+// backoff of runs that do not reduce the backlog) instead of retrying at once.
+func failingConsumerIsRecordedAndBacksOff(t *testing.T) {
 	t.Parallel()
-	const cooldown = 20 * time.Second
+	const cooldown = 10 * time.Second
+	const backoff = 2 * cooldown
 	s := newScenario(t, "failing")
 	tmpl := batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
 		BackoffLimit: ptr.To[int32](1),
@@ -278,7 +285,8 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{
 				Name: "consumer", Image: localcluster.ShellImage,
-				Command: []string{"sh", "-c", "echo 'cannot reach the database' >&2; exit 1"},
+				Command:                  []string{"sh", "-c", "echo 'cannot reach the database' >&2; exit 1"},
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			}},
 		}},
 	}}
@@ -288,11 +296,11 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 	s.send(10, nil)
 	s.waitJob(1, 15*time.Second)
 	rec := s.waitRecorded(1, 90*time.Second)
-	if rec.Result != v1alpha1.RunFailed {
-		t.Fatalf("run recorded %s, want Failed: %+v", rec.Result, rec)
+	if rec.Result != v1alpha1.RunFailed || !strings.Contains(rec.Message, "exited with code 1: cannot reach the database") {
+		t.Fatalf("run recorded %s %q, want Failed with the consumer's exit code and last log line", rec.Result, rec.Message)
 	}
 	finished := rec.FinishedAt.Time
-	kubetest.Never(t, time.Until(finished.Add(cooldown-time.Second)), "no run during the cooldown", func() string {
+	kubetest.Never(t, time.Until(finished.Add(backoff-time.Second)), "no run during the backoff", func() string {
 		if n := len(s.jobs()); n != 1 {
 			return fmt.Sprintf("%d Jobs", n)
 		}
@@ -300,8 +308,8 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 	})
 	second := s.waitJob(2, 30*time.Second)
 	gap := second.CreationTimestamp.Sub(finished)
-	if gap < cooldown-time.Second { // timestamps have whole seconds
-		t.Fatalf("run 2 started %s after run 1 failed, within the %s cooldown", gap, cooldown)
+	if gap < backoff-time.Second { // timestamps have whole seconds
+		t.Fatalf("run 2 started %s after run 1 failed, within the %s backoff", gap, backoff)
 	}
 	// Stop here: suspend, and check nothing was taken from the queue.
 	qd := s.drainer()
@@ -311,8 +319,8 @@ func failingConsumerIsRecordedAndCooldownHolds(t *testing.T) {
 	if v, f := s.messages(); v+f != 10 {
 		t.Fatalf("queue holds %d visible + %d in flight, want the 10 messages the failing consumer never deleted", v, f)
 	}
-	report(t, "failing consumer: run 1 %s (%s); run 2 started %s after it (cooldown %s); %d Jobs in %s",
-		rec.Result, rec.Message, gap.Round(time.Second), cooldown, len(s.jobs()), time.Since(rec.StartedAt.Time).Round(time.Second))
+	report(t, "failing consumer: run 1 %s (%s); run 2 started %s after it (cooldown %s, backoff %s); %d Jobs in %s",
+		rec.Result, rec.Message, gap.Round(time.Second), cooldown, backoff, len(s.jobs()), time.Since(rec.StartedAt.Time).Round(time.Second))
 }
 
 // (f) Deleting the operator's pod mid-run: the Deployment starts another,

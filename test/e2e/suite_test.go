@@ -80,6 +80,7 @@ func run(m *testing.M) int {
 		BinDir:           binDir,
 		Kustomize:        filepath.Join(root, "bin", "kustomize"),
 		CloudWatchPeriod: cloudWatchPeriod,
+		ManagerArgs:      []string{"--workers-pending-grace=" + pendingGrace.String()},
 		Progress:         prefixed{"e2e: "},
 	})
 	if err != nil {
