@@ -162,26 +162,6 @@ type Scale struct {
 	From, To int32
 }
 
-// queueURLOverride is a container that sets its own QUEUE_URL to another queue.
-type queueURLOverride struct{ container, value string }
-
-// overriddenQueueURLs lists the containers of the drainer's template that
-// set QUEUE_URL to a value naming another queue than spec.queue.url. Values
-// from a ConfigMap or Secret cannot be read here; the workers' own reports
-// show those.
-func overriddenQueueURLs(qd *v1alpha1.QueueDrainer) []queueURLOverride {
-	var out []queueURLOverride
-	pod := qd.Spec.JobTemplate.Spec.Template.Spec
-	for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
-		for _, e := range c.Env {
-			if e.Name == v1alpha1.EnvQueueURL && e.ValueFrom == nil && !queueurl.SameQueue(e.Value, qd.Spec.Queue.URL) {
-				out = append(out, queueURLOverride{container: c.Name, value: e.Value})
-			}
-		}
-	}
-	return out
-}
-
 // Event is a Kubernetes Event to record on the drainer.
 type Event struct {
 	Warning bool
@@ -201,13 +181,18 @@ const (
 	ReasonDrainIneffective   = "DrainIneffective"
 	ReasonWorkersPending     = "WorkersPending"
 	ReasonQueueURLOverridden = "QueueURLOverridden"
-	// Condition reasons.
-	ReasonBackingOff          = "BackingOff"
+	ReasonQueueUnreachable   = "QueueUnreachable"
+	ReasonQueueReachable     = "QueueReachable"
+	ReasonMetricsUnavailable = "MetricsUnavailable"
+	ReasonInvalidSchedule    = "InvalidSchedule"
+)
+
+// Condition reasons that are not also Event reasons.
+const (
+	// ReasonBackingOff (Draining=False): ineffective runs hold back the next one.
+	ReasonBackingOff = "BackingOff"
+	// ReasonIneffectiveConsumer (Ready=False): runs in a row did not reduce the backlog.
 	ReasonIneffectiveConsumer = "IneffectiveConsumer"
-	ReasonQueueUnreachable    = "QueueUnreachable"
-	ReasonQueueReachable      = "QueueReachable"
-	ReasonMetricsUnavailable  = "MetricsUnavailable"
-	ReasonInvalidSchedule     = "InvalidSchedule"
 )
 
 // Decide returns what the drainer needs next.
@@ -280,6 +265,26 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 			"container %s sets %s to %s, not spec.queue.url %s: its workers drain that queue, and runs that do not reduce this queue's backlog back off",
 			o.container, v1alpha1.EnvQueueURL, o.value, in.Drainer.Spec.Queue.URL)})
 	}
+}
+
+// queueURLOverride is a container that sets its own QUEUE_URL to another queue.
+type queueURLOverride struct{ container, value string }
+
+// overriddenQueueURLs lists the containers of the drainer's template that
+// set QUEUE_URL to a value naming another queue than spec.queue.url. Values
+// from a ConfigMap or Secret cannot be read here; the workers' own reports
+// show those.
+func overriddenQueueURLs(qd *v1alpha1.QueueDrainer) []queueURLOverride {
+	var out []queueURLOverride
+	pod := qd.Spec.JobTemplate.Spec.Template.Spec
+	for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		for _, e := range c.Env {
+			if e.Name == v1alpha1.EnvQueueURL && e.ValueFrom == nil && !queueurl.SameQueue(e.Value, qd.Spec.Queue.URL) {
+				out = append(out, queueURLOverride{container: c.Name, value: e.Value})
+			}
+		}
+	}
+	return out
 }
 
 // RunName is the name of run n of a drainer and of its Job. It depends only
