@@ -91,7 +91,7 @@ FUZZ_TARGETS := \
 	./test/emulator/cwsim:FuzzDecodeRequest:50000 \
 	./internal/worker:FuzzWorkUnits:80000 \
 	./internal/worker:FuzzMessageToHTTPHandler:7000 \
-	./internal/drainsummary:FuzzParse:450000
+	./internal/drainsummary:FuzzParse:150000
 FUZZ_SCALE ?= 1
 
 .PHONY: fuzz
