@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
@@ -20,6 +22,22 @@ var (
 	queueOldestAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "queuedrainer", Name: "queue_oldest_message_age_seconds",
 		Help: "Age of the oldest message from CloudWatch; absent while unknown or stale.",
+	}, []string{"namespace", "name"})
+	queueReachable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "queue_reachable",
+		Help: "1 when SQS answered the drainer's last observation, 0 when it could not be asked.",
+	}, []string{"namespace", "name"})
+	deadLetterVisible = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "queuedrainer", Name: "dead_letter_visible_messages",
+		Help: "Visible messages in the queue's dead-letter queue; absent when it has none.",
+	}, []string{"namespace", "name"})
+	messagesProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "queuedrainer", Name: "messages_processed_total",
+		Help: "Messages the workers reported processed (handled and deleted), added when a run is recorded.",
+	}, []string{"namespace", "name"})
+	messagesDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "queuedrainer", Name: "messages_dead_lettered_total",
+		Help: "Messages that reached the dead-letter queue during runs (approximate), added when a run is recorded.",
 	}, []string{"namespace", "name"})
 	activeWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "queuedrainer", Name: "active_run_workers",
@@ -53,8 +71,9 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(queueVisible, queueInFlight, queueOldestAge, activeWorkers, runningWorkers, pendingWorkers,
-		ineffectiveRuns, runsStarted, runsFinished, runDuration)
+	metrics.Registry.MustRegister(queueVisible, queueInFlight, queueOldestAge, queueReachable, deadLetterVisible,
+		activeWorkers, runningWorkers, pendingWorkers, ineffectiveRuns,
+		runsStarted, runsFinished, runDuration, messagesProcessed, messagesDeadLettered)
 }
 
 // recordMetrics publishes a drainer's status and the runs it just started or finished.
@@ -68,7 +87,17 @@ func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, s
 		} else {
 			queueOldestAge.DeleteLabelValues(ns, name)
 		}
+		if q.DeadLetter != nil {
+			deadLetterVisible.WithLabelValues(ns, name).Set(float64(q.DeadLetter.VisibleMessages))
+		} else {
+			deadLetterVisible.DeleteLabelValues(ns, name)
+		}
 	}
+	reachable := 0.0
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQueueReachable); c != nil && c.Status == metav1.ConditionTrue {
+		reachable = 1
+	}
+	queueReachable.WithLabelValues(ns, name).Set(reachable)
 	var run v1alpha1.ActiveRun // zero when idle
 	if st.ActiveRun != nil {
 		run = *st.ActiveRun
@@ -83,15 +112,23 @@ func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, s
 	for _, r := range finished {
 		runsFinished.WithLabelValues(ns, name, string(r.Result), string(r.Trigger)).Inc()
 		runDuration.WithLabelValues(string(r.Result), string(r.Trigger)).Observe(r.FinishedAt.Sub(r.StartedAt.Time).Seconds())
+		if n := r.MessagesProcessed; n != nil {
+			messagesProcessed.WithLabelValues(ns, name).Add(float64(*n))
+		}
+		if n := r.MessagesDeadLettered; n != nil {
+			messagesDeadLettered.WithLabelValues(ns, name).Add(float64(*n))
+		}
 	}
 }
 
 // forgetMetrics drops the series of a deleted drainer.
 func forgetMetrics(ns, name string) {
 	labels := map[string]string{"namespace": ns, "name": name}
-	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, activeWorkers, runningWorkers, pendingWorkers, ineffectiveRuns} {
+	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, queueReachable, deadLetterVisible,
+		activeWorkers, runningWorkers, pendingWorkers, ineffectiveRuns} {
 		v.DeletePartialMatch(labels)
 	}
-	runsStarted.DeletePartialMatch(labels)
-	runsFinished.DeletePartialMatch(labels)
+	for _, v := range []*prometheus.CounterVec{runsStarted, runsFinished, messagesProcessed, messagesDeadLettered} {
+		v.DeletePartialMatch(labels)
+	}
 }

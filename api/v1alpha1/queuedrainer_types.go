@@ -61,7 +61,7 @@ type QueueDrainerSpec struct {
 	// +required
 	Triggers Triggers `json:"triggers"`
 
-	// Workers sizes the consumer Job.
+	// Workers sizes the consumer Job. Default: messagesPerWorker 1000, min 1, max 10.
 	// +optional
 	// +kubebuilder:default={}
 	Workers WorkerPolicy `json:"workers,omitempty"`
@@ -84,7 +84,7 @@ type QueueDrainerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!(has(self.spec) && has(self.spec.template) && has(self.spec.template.spec) && has(self.spec.template.spec.restartPolicy)) || self.spec.template.spec.restartPolicy in ['Never', 'OnFailure']",message="jobTemplate restartPolicy must be Never or OnFailure: consumer pods exit when the queue is empty",fieldPath=".spec.template.spec.restartPolicy"
 	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
 
-	// PollInterval is how often the queue is observed.
+	// PollInterval is how often the queue is observed. Default: 30s.
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1s')",message="pollInterval must be a duration of at least 1s, such as 30s or 1m"
@@ -94,6 +94,8 @@ type QueueDrainerSpec struct {
 
 	// Cooldown is the minimum time between the end of a run and the start of
 	// the next one started by a trigger. Manual requests are not held back.
+	// After runs that did not reduce the backlog, it doubles for each of them,
+	// up to an hour. Default: 1m.
 	// +optional
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="cooldown must be a non-negative duration such as 0s, 90s or 5m"
@@ -104,7 +106,7 @@ type QueueDrainerSpec struct {
 	// ConcurrencyPolicy says what a schedule or manual request does while a
 	// run is active: Forbid lets the active run serve it, Replace stops the
 	// active run and starts a new one. Depth and age triggers never replace a
-	// run; they resize it.
+	// run; they resize it. Default: Forbid.
 	// +optional
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
@@ -114,16 +116,17 @@ type QueueDrainerSpec struct {
 	Suspend *bool `json:"suspend,omitempty"`
 
 	// SuccessfulRunsHistoryLimit is how many succeeded runs keep their Job
-	// and their entry in status.history.
+	// and their entry in status.history. Default: 3.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=20
 	SuccessfulRunsHistoryLimit *int32 `json:"successfulRunsHistoryLimit,omitempty"`
 
-	// FailedRunsHistoryLimit is how many failed, replaced or deleted runs
-	// keep their entry in status.history; failed runs also keep their Job
-	// (for its logs), replaced ones never do.
+	// FailedRunsHistoryLimit is how many failed, ineffective, replaced or
+	// deleted runs keep their entry in status.history; failed and
+	// ineffective runs also keep their Job (for its logs), replaced ones
+	// never do. Default: 1.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -195,20 +198,20 @@ type Triggers struct {
 // within [min, max].
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",messageExpression="'workers.min (%d) must not be greater than workers.max (%d)'.format([self.min, self.max])"
 type WorkerPolicy struct {
-	// MessagesPerWorker is the backlog one worker is given.
+	// MessagesPerWorker is the backlog one worker is given. Default: 1000.
 	// +optional
 	// +kubebuilder:default=1000
 	// +kubebuilder:validation:Minimum=1
 	MessagesPerWorker int64 `json:"messagesPerWorker,omitempty"`
 
-	// Min is the fewest workers a run starts with.
+	// Min is the fewest workers a run starts with. Default: 1.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	Min int32 `json:"min,omitempty"`
 
-	// Max is the most workers a run may have, including mid-run scale-ups.
+	// Max is the most workers a run may have, including mid-run scale-ups. Default: 10.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
@@ -275,6 +278,14 @@ const (
 	ConditionQueueReachable = "QueueReachable"
 	// ConditionMetricsAvailable is False when the CloudWatch age of the oldest message is unknown.
 	ConditionMetricsAvailable = "MetricsAvailable"
+	// ConditionStalled is present, and True, while the drainer cannot work
+	// without a person: the queue does not exist, access is denied, the
+	// role is not allowed, the schedule is invalid, or the consumer does not
+	// reduce the backlog. kstatus (Flux) reads it as Failed.
+	ConditionStalled = "Stalled"
+	// ConditionReconciling is present, and True, while a transient AWS
+	// error (throttling, the network) is retried. kstatus reads it as InProgress.
+	ConditionReconciling = "Reconciling"
 )
 
 // QueueDrainerStatus is what the operator last saw and did.
@@ -353,6 +364,19 @@ type QueueStatus struct {
 	OldestMessageAgeTimestamp *metav1.Time `json:"oldestMessageAgeTimestamp,omitempty"`
 	// ObservedAt is when SQS was asked.
 	ObservedAt metav1.Time `json:"observedAt"`
+	// DeadLetter is the dead-letter queue the queue's RedrivePolicy names;
+	// absent when it has none.
+	// +optional
+	DeadLetter *DeadLetterStatus `json:"deadLetter,omitempty"`
+}
+
+// DeadLetterStatus is an observation of a dead-letter queue.
+type DeadLetterStatus struct {
+	// URL of the dead-letter queue.
+	URL string `json:"url"`
+	// VisibleMessages is its ApproximateNumberOfMessages: messages that
+	// failed maxReceiveCount times and wait there.
+	VisibleMessages int64 `json:"visibleMessages"`
 }
 
 // ActiveRun is a run in progress.
@@ -391,6 +415,10 @@ type ActiveRun struct {
 	RunningOfWanted string `json:"runningOfWanted,omitempty"`
 	// MessagesAtStart is the visible backlog when the run started.
 	MessagesAtStart int64 `json:"messagesAtStart"`
+	// DeadLetterAtStart is the dead-letter queue's visible messages when the
+	// run started, when it has one.
+	// +optional
+	DeadLetterAtStart *int64 `json:"deadLetterAtStart,omitempty"`
 }
 
 // RunRecord is a finished run.
@@ -422,12 +450,21 @@ type RunRecord struct {
 	// MessagesAtEnd is the visible backlog when the end was seen, if SQS answered.
 	// +optional
 	MessagesAtEnd *int64 `json:"messagesAtEnd,omitempty"`
-	// MessagesProcessed is the exact count reported by the workers, when they report it.
+	// MessagesProcessed is how many messages the workers handled and
+	// deleted, an exact count when they report it.
 	// +optional
 	MessagesProcessed *int64 `json:"messagesProcessed,omitempty"`
-	// MessagesFailed is the count the workers could not process, when they report it.
+	// MessagesFailed is how many deliveries the workers' handler failed,
+	// when they report it. A message that fails on every delivery counts
+	// once per delivery: it is a count of attempts, not of messages.
 	// +optional
 	MessagesFailed *int64 `json:"messagesFailed,omitempty"`
+	// MessagesDeadLettered is how many messages reached the dead-letter
+	// queue during the run: the rise of its depth from the run's start to
+	// its end. Approximate: SQS counts are, and another consumer of the
+	// dead-letter queue would hide some.
+	// +optional
+	MessagesDeadLettered *int64 `json:"messagesDeadLettered,omitempty"`
 	// MessagesPerSecond is the run's drain rate, a decimal string.
 	// +optional
 	MessagesPerSecond string `json:"messagesPerSecond,omitempty"`
@@ -446,6 +483,7 @@ type Throughput struct {
 // +kubebuilder:resource:shortName=qd,categories=all
 // +kubebuilder:printcolumn:name="Visible",type=integer,JSONPath=".status.queue.visibleMessages"
 // +kubebuilder:printcolumn:name="Oldest",type=string,JSONPath=".status.queue.oldestMessageAge"
+// +kubebuilder:printcolumn:name="DLQ",type=integer,JSONPath=".status.queue.deadLetter.visibleMessages",description="messages in the dead-letter queue"
 // +kubebuilder:printcolumn:name="Draining",type=string,JSONPath=".status.conditions[?(@.type==\"Draining\")].status"
 // +kubebuilder:printcolumn:name="Workers",type=string,JSONPath=".status.activeRun.runningOfWanted",description="workers running/wanted"
 // +kubebuilder:printcolumn:name="Last Result",type=string,JSONPath=".status.history[0].result"

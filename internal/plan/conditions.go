@@ -11,8 +11,8 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 )
 
-// setConditions derives the four conditions from the decision so far, and
-// adds an Event when the queue or its metrics become unavailable or return.
+// setConditions derives the conditions from the decision so far, and adds
+// an Event when the queue or its metrics become unavailable or return.
 func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueView, activeJob *Job, schedErr error, d *Decision) {
 	gen := in.Drainer.Generation
 	set := func(t string, ok bool, reason, msg string) {
@@ -41,8 +41,13 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		set(v1alpha1.ConditionMetricsAvailable, true, "DatapointFresh", "the age of the oldest message is known")
 	} else {
 		set(v1alpha1.ConditionMetricsAvailable, false, q.metricsProblem.Reason, q.metricsProblem.Message)
-		// Only an age trigger depends on metrics; without one this is no news.
-		if c := was(v1alpha1.ConditionMetricsAvailable); p.oldestAge > 0 && (c == nil || c.Status != metav1.ConditionFalse || c.Reason != q.metricsProblem.Reason) {
+		// Only an age trigger depends on metrics; without one this is no
+		// news. Nor is a queue CloudWatch has not been asked about yet, nor
+		// an empty one, of which it often has no recent datapoint.
+		c := was(v1alpha1.ConditionMetricsAvailable)
+		alreadyTold := c != nil && c.Status == metav1.ConditionFalse && c.Reason == q.metricsProblem.Reason &&
+			!expectedGap(c.Reason, in.Drainer.Status.Queue == nil || in.Drainer.Status.Queue.VisibleMessages+in.Drainer.Status.Queue.InFlightMessages == 0)
+		if p.oldestAge > 0 && !expectedGap(q.metricsProblem.Reason, q.empty) && !alreadyTold {
 			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonMetricsUnavailable, Message: q.metricsProblem.Message})
 		}
 	}
@@ -68,8 +73,8 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 	case p.suspend:
 		set(v1alpha1.ConditionDraining, false, "Suspended", "spec.suspend is true: no run starts")
 	case in.Now.Before(rest) && st.IneffectiveRuns > 0:
-		set(v1alpha1.ConditionDraining, false, ReasonBackingOff, fmt.Sprintf("%d runs in a row did not reduce the backlog: no trigger starts a run before %s",
-			st.IneffectiveRuns, rest.UTC().Format(time.RFC3339)))
+		set(v1alpha1.ConditionDraining, false, ReasonBackingOff, fmt.Sprintf("%s did not reduce the backlog: no trigger starts a run before %s",
+			runsInARow(st.IneffectiveRuns), rest.UTC().Format(time.RFC3339)))
 	case in.Now.Before(rest):
 		set(v1alpha1.ConditionDraining, false, "CoolingDown", "no trigger starts a run before "+rest.UTC().Format("15:04:05"))
 	default:
@@ -86,11 +91,58 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		set(v1alpha1.ConditionReady, false, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
 	case st.IneffectiveRuns > 0:
 		set(v1alpha1.ConditionReady, false, ReasonIneffectiveConsumer, fmt.Sprintf(
-			"%d runs in a row did not reduce the backlog; the latest: %s. Trigger-started runs back off (now %s after a run) until a run reduces it or the spec changes",
-			st.IneffectiveRuns, lastIneffective(st.History), p.rest(st.IneffectiveRuns)))
+			"%s did not reduce the backlog; the latest: %s. Trigger-started runs back off (now %s after a run) until a run reduces it or the spec changes",
+			runsInARow(st.IneffectiveRuns), lastIneffective(st.History), p.rest(st.IneffectiveRuns)))
 	default:
 		set(v1alpha1.ConditionReady, true, "Watching", fmt.Sprintf("the queue is observed every %s", p.pollInterval))
 	}
+	setKstatus(st, q, schedErr, set)
+}
+
+// setKstatus sets the abnormal-true conditions that kstatus (Flux) and
+// Argo CD read, present only while true: Stalled for what will not fix
+// itself (the queue does not exist, access is denied, the role is not
+// allowed, the schedule is invalid, the consumer does not reduce the
+// backlog), Reconciling while a transient AWS error is retried.
+func setKstatus(st *v1alpha1.QueueDrainerStatus, q queueView, schedErr error, set func(t string, ok bool, reason, msg string)) {
+	stalled, retrying := false, false
+	switch {
+	case !q.reachable && q.problem.Permanent:
+		stalled = true
+		set(v1alpha1.ConditionStalled, true, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
+	case schedErr != nil:
+		stalled = true
+		set(v1alpha1.ConditionStalled, true, ReasonInvalidSchedule, schedErr.Error())
+	case st.IneffectiveRuns > 0:
+		stalled = true
+		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+		set(v1alpha1.ConditionStalled, true, ReasonIneffectiveConsumer, c.Message)
+	}
+	if !q.reachable && !q.problem.Permanent {
+		retrying = true
+		set(v1alpha1.ConditionReconciling, true, q.problem.Reason, "retrying: "+q.problem.Message)
+	}
+	if !stalled {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
+	}
+	if !retrying {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
+	}
+}
+
+// runsInARow says how many runs in a row: "1 run in a row", "3 runs in a row".
+func runsInARow(n int32) string {
+	if n == 1 {
+		return "1 run in a row"
+	}
+	return fmt.Sprintf("%d runs in a row", n)
+}
+
+// expectedGap reports whether a lack of metrics is expected, and so no
+// news: CloudWatch has not been asked about the queue yet, or has no
+// datapoint of an empty queue.
+func expectedGap(reason string, empty bool) bool {
+	return reason == ReasonNotPolledYet || reason == ReasonNoDatapoint && empty
 }
 
 // lastIneffective is what the newest history entry that did not reduce the

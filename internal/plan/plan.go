@@ -117,6 +117,17 @@ type Observation struct {
 	OldestAge *AgeSample
 	// MetricsErr is set when CloudWatch could not be asked.
 	MetricsErr *Problem
+	// DeadLetter is the queue's dead-letter queue, nil when it has none.
+	DeadLetter *DeadLetter
+}
+
+// DeadLetter is an observation of the dead-letter queue that the queue's
+// RedrivePolicy names.
+type DeadLetter struct {
+	URL     string
+	Visible int64
+	// Err is set when its depth could not be read; Visible is then meaningless.
+	Err *Problem
 }
 
 // AgeSample is a CloudWatch ApproximateAgeOfOldestMessage datapoint.
@@ -129,7 +140,19 @@ type AgeSample struct {
 type Problem struct {
 	Reason  string
 	Message string
+	// Permanent is true for what will not fix itself without a person (no
+	// such queue, access denied, a role the operator does not allow): the
+	// drainer is Stalled rather than in progress.
+	Permanent bool
 }
+
+// ReasonNotPolledYet is the metrics' problem before the first CloudWatch
+// poll of a queue: expected at start, so it is no warning.
+const ReasonNotPolledYet = "NotPolledYet"
+
+// ReasonNoDatapoint is the metrics' problem when CloudWatch has no recent
+// datapoint of a queue; usual for an empty, quiet queue.
+const ReasonNoDatapoint = "NoDatapoint"
 
 // Decision is what to do, as plain values.
 type Decision struct {
@@ -179,6 +202,7 @@ const (
 	ReasonDrainJobDeleted    = "DrainJobDeleted"
 	ReasonDrainRequestJoined = "DrainRequestJoined"
 	ReasonDrainIneffective   = "DrainIneffective"
+	ReasonDeadLettered       = "MessagesDeadLettered"
 	ReasonWorkersPending     = "WorkersPending"
 	ReasonQueueURLOverridden = "QueueURLOverridden"
 	ReasonQueueUnreachable   = "QueueUnreachable"
@@ -255,7 +279,7 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 	st.LastRunNumber = n
 	st.ActiveRun = &v1alpha1.ActiveRun{
 		Name: name, Trigger: trig, StartedAt: metav1.NewTime(in.Now),
-		Workers: workers, MessagesAtStart: q.visible,
+		Workers: workers, MessagesAtStart: q.visible, DeadLetterAtStart: q.deadLetter,
 	}
 	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
 	d.Events = append(d.Events, Event{Reason: ReasonDrainStarted, Message: fmt.Sprintf(

@@ -17,19 +17,24 @@ type queueView struct {
 	age      time.Duration
 	ageKnown bool
 	problem  *Problem // why SQS could not be asked
+	// empty is true when SQS said the queue holds no message, visible or in flight.
+	empty bool
 	// metricsProblem says why the age is unknown, nil when it is known.
 	metricsProblem *Problem
+	// deadLetter is the dead-letter queue's depth, nil when it has none or
+	// its depth is unknown.
+	deadLetter *int64
 }
 
 // observeQueue folds the observation into status. When SQS could not be
 // asked, the last good counts stay in status (their observedAt shows their age).
 func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time, d *Decision) queueView {
-	v := queueView{reachable: o.Err == nil, problem: o.Err, visible: o.Visible}
+	v := queueView{reachable: o.Err == nil, problem: o.Err, visible: o.Visible, empty: o.Err == nil && o.Visible+o.InFlight == 0}
 	switch {
 	case o.MetricsErr != nil:
 		v.metricsProblem = o.MetricsErr
 	case o.OldestAge == nil:
-		v.metricsProblem = &Problem{Reason: "NoDatapoint", Message: "CloudWatch has no recent ApproximateAgeOfOldestMessage datapoint for this queue"}
+		v.metricsProblem = &Problem{Reason: ReasonNoDatapoint, Message: "CloudWatch has no recent ApproximateAgeOfOldestMessage datapoint for this queue"}
 	case now.Sub(o.OldestAge.At) > StaleAfter:
 		v.metricsProblem = &Problem{Reason: "StaleDatapoint", Message: "the newest ApproximateAgeOfOldestMessage datapoint is from " +
 			o.OldestAge.At.UTC().Format(time.RFC3339) + ", older than " + StaleAfter.String() + "; the age is unknown"}
@@ -50,8 +55,25 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 		qs.ObservedAt = metav1.NewTime(now)
 	}
 	if v.ageKnown {
-		qs.OldestMessageAge = &metav1.Duration{Duration: v.age.Round(time.Second)}
+		// CloudWatch lags SQS by minutes: right after a drain it still says
+		// how old the last message was. An empty queue has no oldest message.
+		age := v.age
+		if v.empty {
+			age = 0
+		}
+		qs.OldestMessageAge = &metav1.Duration{Duration: age.Round(time.Second)}
 		qs.OldestMessageAgeTimestamp = timePtr(o.OldestAge.At)
+	}
+	if dl := o.DeadLetter; dl != nil {
+		switch prev := st.Queue; {
+		case dl.Err == nil:
+			v.deadLetter = ptr(dl.Visible)
+			qs.DeadLetter = &v1alpha1.DeadLetterStatus{URL: dl.URL, VisibleMessages: dl.Visible}
+		case prev != nil && prev.DeadLetter != nil && prev.DeadLetter.URL == dl.URL:
+			qs.DeadLetter = prev.DeadLetter // the last good depth, as for the queue's own counts
+		default:
+			qs.DeadLetter = &v1alpha1.DeadLetterStatus{URL: dl.URL}
+		}
 	}
 	st.Queue = qs
 	return v

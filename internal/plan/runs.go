@@ -178,6 +178,9 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 	if q.reachable {
 		r.MessagesAtEnd = ptr(q.visible)
 	}
+	if start, now := run.DeadLetterAtStart, q.deadLetter; start != nil && now != nil {
+		r.MessagesDeadLettered = ptr(max(*now-*start, 0))
+	}
 	if j != nil {
 		r.MessagesProcessed, r.MessagesFailed = j.Processed, j.Failed
 		r.WorkersWanted = max(r.WorkersWanted, j.Parallelism)
@@ -206,10 +209,14 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 	d.Finished = append(d.Finished, r)
 	e := runEvent(r)
 	if o.ineffective {
-		e.Message += fmt.Sprintf("; %d runs in a row did not reduce the backlog, so the next one a trigger starts waits %s",
-			st.IneffectiveRuns, p.rest(st.IneffectiveRuns))
+		e.Message += fmt.Sprintf("; %s did not reduce the backlog, so the next one a trigger starts waits %s",
+			runsInARow(st.IneffectiveRuns), p.rest(st.IneffectiveRuns))
 	}
 	d.Events = append(d.Events, e)
+	if n := r.MessagesDeadLettered; n != nil && *n > 0 {
+		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonDeadLettered, Message: fmt.Sprintf(
+			"run %s: about %d messages went to the dead-letter queue %s during the run", r.Name, *n, st.Queue.DeadLetter.URL)})
+	}
 }
 
 // processedCount is the workers' exact count when they reported it, else
@@ -246,6 +253,12 @@ func runEvent(r v1alpha1.RunRecord) Event {
 		msg := fmt.Sprintf("run %s drained the queue in %s with %d workers", r.Name, took, r.Workers)
 		if n, ok := processedCount(r); ok {
 			msg += fmt.Sprintf(", %d messages", n)
+		}
+		if f := r.MessagesFailed; f != nil && *f > 0 {
+			msg += fmt.Sprintf("; %d deliveries failed", *f)
+		}
+		if n := r.MessagesDeadLettered; n != nil && *n > 0 {
+			msg += fmt.Sprintf("; about %d messages went to the dead-letter queue", *n)
 		}
 		return Event{Reason: ReasonDrainSucceeded, Message: msg}
 	case v1alpha1.RunReplaced:

@@ -117,3 +117,27 @@ func accountAndName(raw string) (string, bool) {
 	}
 	return acct + "/" + name, true
 }
+
+// FromARN reads an SQS queue ARN, arn:<partition>:sqs:<region>:<account>:<name>,
+// as a dead-letter queue's RedrivePolicy names it.
+func FromARN(arn string) (Queue, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "sqs" {
+		return Queue{}, fmt.Errorf("queue ARN %q: must be arn:aws:sqs:<region>:<account>:<name>", arn)
+	}
+	q := Queue{Region: parts[3], Account: parts[4], Name: parts[5], FIFO: strings.HasSuffix(parts[5], ".fifo")}
+	if !region.MatchString(q.Region) || !account.MatchString(q.Account) || !(queueName.MatchString(q.Name) || fifoName.MatchString(q.Name)) {
+		return Queue{}, fmt.Errorf("queue ARN %q: invalid region, account or queue name", arn)
+	}
+	return q, nil
+}
+
+// URL is the queue's SQS URL, https://sqs.<region>.amazonaws.com/<account>/<name>
+// (amazonaws.com.cn in the China regions).
+func (q Queue) URL() string {
+	domain := "amazonaws.com"
+	if strings.HasPrefix(q.Region, "cn-") {
+		domain = "amazonaws.com.cn"
+	}
+	return fmt.Sprintf("https://sqs.%s.%s/%s/%s", q.Region, domain, q.Account, q.Name)
+}

@@ -200,3 +200,25 @@ func TestSameQueueComparesAccountNameAndRegion(t *testing.T) {
 		}
 	}
 }
+
+func TestFromARNReadsADeadLetterTargetAndGivesItsURL(t *testing.T) {
+	for _, tc := range []struct{ arn, url string }{
+		{"arn:aws:sqs:us-east-1:123456789012:orders-dlq", "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"},
+		{"arn:aws:sqs:eu-west-1:123456789012:orders-dlq.fifo", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq.fifo"},
+		{"arn:aws-cn:sqs:cn-north-1:123456789012:q", "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q"},
+	} {
+		q, err := queueurl.FromARN(tc.arn)
+		if err != nil || q.URL() != tc.url {
+			t.Errorf("FromARN(%s) = %+v, %v; URL %s, want %s", tc.arn, q, err, q.URL(), tc.url)
+		}
+		if back, err := queueurl.Parse(q.URL()); err != nil || back != q {
+			t.Errorf("Parse(%s) = %+v, %v; want %+v", q.URL(), back, err, q)
+		}
+	}
+	for _, bad := range []string{"", "orders-dlq", "arn:aws:sns:us-east-1:123456789012:topic", "arn:aws:sqs:us-east-1:123:q",
+		"arn:aws:sqs:us-east-1:123456789012:", "arn:aws:sqs:us-east-1:123456789012:a:b", "arn:aws:sqs:nowhere:123456789012:q"} {
+		if q, err := queueurl.FromARN(bad); err == nil {
+			t.Errorf("FromARN(%q) = %+v, want an error", bad, q)
+		}
+	}
+}

@@ -40,6 +40,7 @@ func (c *Clients) pair(region, roleARN string) *clientPair {
 	}
 	cfg := c.Base.Copy()
 	cfg.Region = region
+	cfg.APIOptions = append(cfg.APIOptions, recordCalls)
 	if roleARN != "" {
 		// Credentials of the assumed role, refreshed before they expire.
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), roleARN,

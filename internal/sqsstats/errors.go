@@ -40,7 +40,8 @@ func Classify(err error) *plan.Problem {
 		if reason == "" {
 			reason = ReasonAWSError
 		}
-		return &plan.Problem{Reason: reason, Message: fmt.Sprintf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())}
+		return &plan.Problem{Reason: reason, Message: fmt.Sprintf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage()),
+			Permanent: reason == ReasonQueueDoesNotExist || reason == ReasonAccessDenied}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {

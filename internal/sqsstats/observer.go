@@ -71,26 +71,47 @@ func (o *Observer) Observe(ctx context.Context, drainer types.NamespacedName, sp
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
+	api := o.Clients.SQS(t.Region, t.RoleARN)
+	state, err := o.stateOf(ctx, api, t)
+	if err != nil {
+		obs.Err = Classify(err)
+		return obs
+	}
+	obs.Visible, obs.InFlight, obs.Delayed = state.Visible, state.InFlight, state.Delayed
+	// The dead-letter queue, when the queue has one: one more call. It lives
+	// in the queue's account and region, so the same client reaches it.
+	if dlq := state.DeadLetter; dlq != nil {
+		obs.DeadLetter = &plan.DeadLetter{URL: dlq.URL()}
+		if s, err := o.stateOf(ctx, api, Target{Region: dlq.Region, RoleARN: t.RoleARN, Queue: *dlq}); err != nil {
+			obs.DeadLetter.Err = Classify(err)
+		} else {
+			obs.DeadLetter.Visible = s.Visible
+		}
+	}
+	return obs
+}
+
+// stateOf asks SQS about a queue at the URL it gave for it, which is cached.
+func (o *Observer) stateOf(ctx context.Context, api SQSAPI, t Target) (QueueState, error) {
 	o.mu.Lock()
-	resolved := o.resolved[t]
+	known := o.resolved[t]
 	o.mu.Unlock()
-	counts, resolved, err := queueCounts(ctx, o.Clients.SQS(t.Region, t.RoleARN), t.Queue, resolved)
+	url, err := resolve(ctx, api, t.Queue, known)
+	var state QueueState
+	if err == nil {
+		state, err = StateAt(ctx, api, url)
+	}
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.resolved == nil {
 		o.resolved = map[Target]string{}
 	}
 	if err != nil {
 		delete(o.resolved, t) // the queue may have been recreated elsewhere
 	} else {
-		o.resolved[t] = resolved
+		o.resolved[t] = url
 	}
-	o.mu.Unlock()
-	if err != nil {
-		obs.Err = Classify(err)
-		return obs
-	}
-	obs.Visible, obs.InFlight, obs.Delayed = counts.Visible, counts.InFlight, counts.Delayed
-	return obs
+	return state, err
 }
 
 // Forget implements controllers.QueueObserver.
@@ -102,14 +123,14 @@ func (o *Observer) Forget(drainer types.NamespacedName) {
 func (o *Observer) target(spec v1alpha1.QueueSpec) (Target, *plan.Problem) {
 	q, err := queueurl.Parse(spec.URL)
 	if err != nil {
-		return Target{}, &plan.Problem{Reason: ReasonInvalidQueueURL, Message: err.Error()}
+		return Target{}, &plan.Problem{Reason: ReasonInvalidQueueURL, Message: err.Error(), Permanent: true}
 	}
 	t := Target{Region: spec.Region, RoleARN: spec.RoleARN, Queue: q}
 	if t.Region == "" {
 		t.Region = q.Region
 	}
 	if t.RoleARN != "" && !RoleAllowed(o.AllowedRoleARNs, t.RoleARN) {
-		return Target{}, &plan.Problem{Reason: ReasonRoleNotAllowed, Message: fmt.Sprintf(
+		return Target{}, &plan.Problem{Reason: ReasonRoleNotAllowed, Permanent: true, Message: fmt.Sprintf(
 			"role %s is not permitted by the operator's --allowed-role-arns", t.RoleARN)}
 	}
 	return t, nil

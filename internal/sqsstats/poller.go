@@ -91,7 +91,7 @@ func (p *Poller) Age(drainer types.NamespacedName) (*plan.AgeSample, *plan.Probl
 	defer p.mu.Unlock()
 	k, ok := p.watched[drainer]
 	if !ok || !p.polled[k] {
-		return nil, &plan.Problem{Reason: "NotPolledYet", Message: "CloudWatch has not been asked about this queue yet"}
+		return nil, &plan.Problem{Reason: plan.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
 	}
 	if problem := p.errs[[2]string{k.region, k.roleARN}]; problem != nil {
 		return nil, problem

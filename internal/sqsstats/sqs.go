@@ -6,6 +6,7 @@ package sqsstats
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -29,11 +30,13 @@ type Counts struct {
 	Delayed  int64
 }
 
-// countAttributes are the attributes GetQueueAttributes is asked for.
-var countAttributes = []sqstypes.QueueAttributeName{
+// observedAttributes are the attributes GetQueueAttributes is asked for:
+// the counts, and the RedrivePolicy that names the dead-letter queue.
+var observedAttributes = []sqstypes.QueueAttributeName{
 	sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 	sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 	sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+	sqstypes.QueueAttributeNameRedrivePolicy,
 }
 
 // ParseCounts reads the counts from GetQueueAttributes output. A missing
@@ -65,37 +68,77 @@ func ParseCounts(attrs map[string]string) (Counts, error) {
 	return c, nil
 }
 
-// queueCounts asks SQS for a queue's counts. The queue is addressed by the
-// URL SQS itself gives for its name and account (GetQueueUrl), which is
-// the configured URL on AWS and the emulator's own URL behind
-// AWS_ENDPOINT_URL_SQS. The resolved URL is returned for caching.
-func queueCounts(ctx context.Context, api SQSAPI, q queueurl.Queue, resolved string) (Counts, string, error) {
-	if resolved == "" {
-		out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name), QueueOwnerAWSAccountId: aws.String(q.Account)})
-		if err != nil {
-			return Counts{}, "", err
-		}
-		resolved = aws.ToString(out.QueueUrl)
+// ParseDeadLetterQueue reads the dead-letter queue that GetQueueAttributes
+// output names in its RedrivePolicy; ok is false when there is none.
+func ParseDeadLetterQueue(attrs map[string]string) (q queueurl.Queue, ok bool, err error) {
+	raw := attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)]
+	if raw == "" {
+		return queueurl.Queue{}, false, nil
 	}
-	c, err := CountsAt(ctx, api, resolved)
+	var policy struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(raw), &policy); err != nil {
+		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy %q: %v", raw, err)
+	}
+	if policy.DeadLetterTargetArn == "" {
+		return queueurl.Queue{}, false, nil
+	}
+	q, err = queueurl.FromARN(policy.DeadLetterTargetArn)
 	if err != nil {
-		return Counts{}, "", err
+		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy with %v", err)
 	}
-	return c, resolved, nil
+	return q, true, nil
+}
+
+// QueueState is what one GetQueueAttributes call says of a queue.
+type QueueState struct {
+	Counts
+	// DeadLetter is the queue its RedrivePolicy sends messages to, if any.
+	DeadLetter *queueurl.Queue
+}
+
+// resolve returns the URL SQS itself gives for a queue's name and account
+// (GetQueueUrl): the configured URL on AWS, the emulator's own URL behind
+// AWS_ENDPOINT_URL_SQS. A known URL is returned as it is.
+func resolve(ctx context.Context, api SQSAPI, q queueurl.Queue, known string) (string, error) {
+	if known != "" {
+		return known, nil
+	}
+	out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name), QueueOwnerAWSAccountId: aws.String(q.Account)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.QueueUrl), nil
 }
 
 // CountsAt asks SQS for the counts of the queue at url, a URL SQS gave for
 // it (GetQueueUrl, CreateQueue). An answer without them is an error.
 func CountsAt(ctx context.Context, api SQSAPI, url string) (Counts, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: countAttributes})
+	s, err := StateAt(ctx, api, url)
+	return s.Counts, err
+}
+
+// StateAt asks SQS for the counts and the dead-letter queue of the queue at
+// url, in one call.
+func StateAt(ctx context.Context, api SQSAPI, url string) (QueueState, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: observedAttributes})
 	if err != nil {
-		return Counts{}, err
+		return QueueState{}, err
 	}
 	c, err := ParseCounts(out.Attributes)
 	if err != nil {
-		return Counts{}, badResponse{err}
+		return QueueState{}, badResponse{err}
 	}
-	return c, nil
+	s := QueueState{Counts: c}
+	dlq, ok, err := ParseDeadLetterQueue(out.Attributes)
+	if err != nil {
+		return QueueState{}, badResponse{err}
+	}
+	if ok {
+		s.DeadLetter = &dlq
+	}
+	return s, nil
 }
 
 // badResponse is an answer from SQS that could not be understood.

@@ -133,6 +133,7 @@ func run(m *testing.M) int {
 		// waits out the SDK's retries, and one worker would queue every
 		// drainer behind it.
 		MaxConcurrentReconciles: 4,
+		PendingGrace:            2 * time.Second,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,173 @@
+package plan_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
+)
+
+const ordersDeadLetter = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
+
+func deadLetter(visible int64) obsOpt {
+	return func(o *plan.Observation) { o.DeadLetter = &plan.DeadLetter{URL: ordersDeadLetter, Visible: visible} }
+}
+
+func deadLetterUnknown(o *plan.Observation) {
+	o.DeadLetter = &plan.DeadLetter{URL: ordersDeadLetter, Err: &plan.Problem{Reason: "Throttling", Message: "slow down"}}
+}
+
+// What will not fix itself is Stalled (kstatus: Failed); a transient AWS
+// error is Reconciling (kstatus: InProgress); a healthy drainer has neither.
+func TestStalledAndReconcilingFollowTheKstatusConventions(t *testing.T) {
+	permanent := func(reason string) plan.Observation {
+		o := unreachable(reason)
+		o.Err.Permanent = true
+		return o
+	}
+	for _, tc := range []struct {
+		name               string
+		qd                 *v1alpha1.QueueDrainer
+		obs                plan.Observation
+		stalled, retrying  string // the reason, "" for absent
+		wantReadyFalseAlso bool
+	}{
+		{name: "healthy", qd: drainer(depthTrigger(100)), obs: queue(5)},
+		{name: "queue does not exist", qd: drainer(depthTrigger(100)), obs: permanent("QueueDoesNotExist"), stalled: "QueueDoesNotExist", wantReadyFalseAlso: true},
+		{name: "role not allowed", qd: drainer(depthTrigger(100)), obs: permanent("RoleNotAllowed"), stalled: "RoleNotAllowed", wantReadyFalseAlso: true},
+		{name: "invalid schedule", qd: drainer(schedule("*/15 * * * *"), timeZone("Nowhere/Town")), obs: queue(5), stalled: plan.ReasonInvalidSchedule, wantReadyFalseAlso: true},
+		{name: "ineffective consumer", qd: drainer(depthTrigger(100), ineffectiveRuns(2), lastFinished(t0.Add(-time.Minute)),
+			history(record(3, v1alpha1.RunIneffective, t0.Add(-time.Minute)))), obs: queue(500), stalled: plan.ReasonIneffectiveConsumer, wantReadyFalseAlso: true},
+		{name: "throttled", qd: drainer(depthTrigger(100)), obs: unreachable("Throttling"), retrying: "Throttling", wantReadyFalseAlso: true},
+		{name: "network", qd: drainer(depthTrigger(100)), obs: unreachable("NetworkError"), retrying: "NetworkError", wantReadyFalseAlso: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decide(tc.qd, t0, tc.obs)
+			for typ, want := range map[string]string{v1alpha1.ConditionStalled: tc.stalled, v1alpha1.ConditionReconciling: tc.retrying} {
+				c := cond(d.Status, typ)
+				switch {
+				case want == "" && c != nil:
+					t.Errorf("%s present (%s %q), want it absent", typ, c.Reason, c.Message)
+				case want != "" && (c == nil || c.Status != metav1.ConditionTrue || c.Reason != want || c.Message == ""):
+					t.Errorf("%s = %+v, want True/%s with a message", typ, c, want)
+				}
+			}
+			if r := cond(d.Status, v1alpha1.ConditionReady); (r.Status == metav1.ConditionFalse) != tc.wantReadyFalseAlso {
+				t.Errorf("Ready = %s/%s, want False: %v", r.Status, r.Reason, tc.wantReadyFalseAlso)
+			}
+		})
+	}
+	// Once the problem clears, Stalled goes away.
+	qd := drainer(depthTrigger(100))
+	d := decide(qd, t0, permanent("AccessDenied"))
+	d = decide(next(qd, d), t0.Add(time.Minute), queue(5))
+	if c := cond(d.Status, v1alpha1.ConditionStalled); c != nil {
+		t.Errorf("Stalled %+v after the queue could be observed again, want it removed", c)
+	}
+}
+
+// A new drainer is not a warning: CloudWatch not asked yet, or no datapoint
+// for an empty queue, says so in MetricsAvailable without an Event.
+func TestAHealthyNewDrainerEmitsNoWarning(t *testing.T) {
+	notPolled := func(o *plan.Observation) {
+		o.MetricsErr = &plan.Problem{Reason: plan.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
+	}
+	qd := drainer(ageTrigger(10 * time.Minute))
+	d := decide(qd, t0, queue(0, notPolled))
+	d = decide(next(qd, d), t0.Add(time.Minute), queue(0)) // polled: no datapoint for an empty queue
+	for _, e := range d.Events {
+		if e.Warning {
+			t.Errorf("warning %s %q for a healthy empty queue", e.Reason, e.Message)
+		}
+	}
+	wantCondition(t, d.Status, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, plan.ReasonNoDatapoint)
+	// With messages waiting and still no datapoint, the age trigger is blind: that is news.
+	d = decide(next(qd, d), t0.Add(2*time.Minute), queue(40))
+	if !hasEvent(d, plan.ReasonMetricsUnavailable) {
+		t.Errorf("events %v, want %s once messages wait and the age is unknown", reasons(d), plan.ReasonMetricsUnavailable)
+	}
+}
+
+// CloudWatch lags: right after a drain it still gives the last message's
+// age. An empty queue shows no age of minutes.
+func TestAnEmptyQueueShowsNoOldMessage(t *testing.T) {
+	d := decide(drainer(ageTrigger(10*time.Minute)), t0, queue(0, oldest(41*time.Second, t0.Add(-time.Minute))))
+	if a := d.Status.Queue.OldestMessageAge; a == nil || a.Duration != 0 {
+		t.Errorf("oldestMessageAge %v for an empty queue, want 0s", a)
+	}
+	d = decide(drainer(ageTrigger(10*time.Minute)), t0, queue(3, oldest(41*time.Second, t0.Add(-time.Minute))))
+	if a := d.Status.Queue.OldestMessageAge; a == nil || a.Duration != 41*time.Second {
+		t.Errorf("oldestMessageAge %v with messages waiting, want 41s", a)
+	}
+	d = decide(drainer(ageTrigger(10*time.Minute)), t0, queue(0, inFlight(2), oldest(41*time.Second, t0.Add(-time.Minute))))
+	if a := d.Status.Queue.OldestMessageAge; a == nil || a.Duration != 41*time.Second {
+		t.Errorf("oldestMessageAge %v with messages in flight, want 41s", a)
+	}
+}
+
+// The dead-letter queue's depth is in status; a run records how many
+// messages reached it (the rise), says so in a Warning, and in its Event.
+func TestRunRecordsTheMessagesThatReachedTheDeadLetterQueue(t *testing.T) {
+	qd := drainer(depthTrigger(100))
+	d := decide(qd, t0, queue(500, deadLetter(7)))
+	if dl := d.Status.Queue.DeadLetter; dl == nil || dl.URL != ordersDeadLetter || dl.VisibleMessages != 7 {
+		t.Fatalf("status.queue.deadLetter %+v, want %s with 7", dl, ordersDeadLetter)
+	}
+	wantStart(t, d, run(1), v1alpha1.TriggerQueueDepth, 1)
+	if a := d.Status.ActiveRun.DeadLetterAtStart; a == nil || *a != 7 {
+		t.Fatalf("activeRun.deadLetterAtStart %v, want 7", a)
+	}
+	jobs := jobsAfter(nil, d, t0)
+	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt, jobs[0].MostRan = true, true, t0.Add(time.Minute), 1
+	jobs[0].Processed, jobs[0].Failed = ptr[int64](450), ptr[int64](100)
+	d = decide(next(qd, d), t0.Add(time.Minute), queue(0, deadLetter(57)), jobs...)
+	h := d.Status.History[0]
+	if h.Result != v1alpha1.RunSucceeded || h.MessagesDeadLettered == nil || *h.MessagesDeadLettered != 50 {
+		t.Fatalf("history[0] %s, dead-lettered %v; want Succeeded with 50", h.Result, h.MessagesDeadLettered)
+	}
+	var succeeded, warned string
+	for _, e := range d.Events {
+		switch e.Reason {
+		case plan.ReasonDrainSucceeded:
+			succeeded = e.Message
+		case plan.ReasonDeadLettered:
+			if !e.Warning {
+				t.Errorf("%s is not a warning", e.Reason)
+			}
+			warned = e.Message
+		}
+	}
+	if !strings.Contains(succeeded, "450 messages") || !strings.Contains(succeeded, "100 deliveries failed") || !strings.Contains(succeeded, "50 messages went to the dead-letter queue") {
+		t.Errorf("DrainSucceeded %q, want the processed count, the failed deliveries and the dead-lettered messages", succeeded)
+	}
+	if !strings.Contains(warned, "50 messages") || !strings.Contains(warned, ordersDeadLetter) {
+		t.Errorf("%s %q, want the count and the dead-letter queue", plan.ReasonDeadLettered, warned)
+	}
+}
+
+// A dead-letter depth that cannot be read keeps the last one in status and
+// makes no count up for the run.
+func TestUnknownDeadLetterDepthKeepsTheLastAndCountsNothing(t *testing.T) {
+	qd := drainer(depthTrigger(100), activeRun(1, v1alpha1.TriggerQueueDepth, t0.Add(-time.Minute), 1, 500),
+		queueStatus(v1alpha1.QueueStatus{VisibleMessages: 3, DeadLetter: &v1alpha1.DeadLetterStatus{URL: ordersDeadLetter, VisibleMessages: 9}}))
+	qd.Status.ActiveRun.DeadLetterAtStart = ptr[int64](9)
+	d := decide(qd, t0, queue(0, deadLetterUnknown), job(1, 1, succeededAt(t0), processed(500)))
+	if dl := d.Status.Queue.DeadLetter; dl == nil || dl.VisibleMessages != 9 {
+		t.Errorf("status.queue.deadLetter %+v, want the last depth, 9", dl)
+	}
+	if h := d.Status.History[0]; h.MessagesDeadLettered != nil {
+		t.Errorf("messagesDeadLettered %d while the depth is unknown, want none", *h.MessagesDeadLettered)
+	}
+	if hasEvent(d, plan.ReasonDeadLettered) {
+		t.Errorf("events %v, want no %s", reasons(d), plan.ReasonDeadLettered)
+	}
+	// A queue without a dead-letter queue has none in status.
+	d = decide(drainer(depthTrigger(100)), t0, queue(3))
+	if d.Status.Queue.DeadLetter != nil {
+		t.Errorf("status.queue.deadLetter %+v for a queue without one", d.Status.Queue.DeadLetter)
+	}
+}

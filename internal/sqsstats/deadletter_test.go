@@ -1,0 +1,175 @@
+package sqsstats_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/test/emulator"
+)
+
+// A queue with a RedrivePolicy: its dead-letter queue's depth comes with
+// each observation, and messages that fail maxReceiveCount times show there.
+func TestDeadLetterQueueDepthIsObservedWithTheQueue(t *testing.T) {
+	ctx := context.Background()
+	api, cfg := startFauxqs(t)
+	dlqURL, err := emulator.CreateQueue(ctx, api, "orders-dlq", nil)
+	must(t, err)
+	url, err := emulator.CreateQueue(ctx, api, "orders", map[string]string{
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:orders-dlq","maxReceiveCount":"1"}`, emulator.Region, emulator.Account),
+		"VisibilityTimeout": "1",
+	})
+	must(t, err)
+	_, err = emulator.CreateQueue(ctx, api, "plain", nil)
+	must(t, err)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	drainer := types.NamespacedName{Namespace: "shop", Name: "orders"}
+	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")}
+
+	o := obs.Observe(ctx, drainer, spec)
+	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.URL != emulator.CanonicalURL("orders-dlq") || o.DeadLetter.Visible != 0 || o.DeadLetter.Err != nil {
+		t.Fatalf("observation %+v, dead letter %+v; want the empty dead-letter queue %s", o, o.DeadLetter, emulator.CanonicalURL("orders-dlq"))
+	}
+
+	// Three messages received once and never deleted: past maxReceiveCount 1,
+	// SQS moves them to the dead-letter queue on their next receive.
+	must(t, emulator.SendMessages(ctx, api, url, 3, 0))
+	for range 2 {
+		_, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 2})
+		must(t, err)
+	}
+	eventually(t, "3 messages in the dead-letter queue", func() string {
+		o := obs.Observe(ctx, drainer, spec)
+		if o.DeadLetter == nil || o.DeadLetter.Visible != 3 {
+			return fmt.Sprintf("dead letter %+v; queue %d visible, %d in flight", o.DeadLetter, o.Visible, o.InFlight)
+		}
+		return ""
+	})
+	dlq, err := sqsstats.CountsAt(ctx, api, dlqURL)
+	if err != nil || dlq.Visible != 3 {
+		t.Fatalf("the dead-letter queue holds %+v, %v; want 3 visible", dlq, err)
+	}
+
+	// A queue without a RedrivePolicy: no dead letter, and no extra call.
+	before := calls("SQS", "GetQueueAttributes")
+	o = obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "plain"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("plain")})
+	if o.Err != nil || o.DeadLetter != nil {
+		t.Fatalf("observation %+v, dead letter %+v; want none", o, o.DeadLetter)
+	}
+	if n := calls("SQS", "GetQueueAttributes") - before; n != 1 {
+		t.Fatalf("%v GetQueueAttributes calls for a queue without a dead-letter queue, want 1", n)
+	}
+}
+
+// A dead-letter queue that was deleted: the queue is still observed, and the
+// dead letter says why its depth is unknown.
+func TestMissingDeadLetterQueueDoesNotHideTheQueue(t *testing.T) {
+	ctx := context.Background()
+	api, cfg := startFauxqs(t)
+	_, err := emulator.CreateQueue(ctx, api, "orders", map[string]string{
+		"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:gone-dlq","maxReceiveCount":"3"}`, emulator.Region, emulator.Account),
+	})
+	if err != nil && strings.Contains(err.Error(), "gone-dlq") {
+		t.Skip("fauxqs refuses a RedrivePolicy naming a queue that does not exist") // AWS accepts it
+	}
+	must(t, err)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	o := obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
+	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err == nil || o.DeadLetter.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
+		t.Fatalf("observation %+v, dead letter %+v; want the queue observed and the dead letter QueueDoesNotExist", o, o.DeadLetter)
+	}
+}
+
+// Every AWS call is counted by service, operation and result, and timed.
+func TestAWSCallsAreCountedByServiceOperationAndResult(t *testing.T) {
+	ctx := context.Background()
+	api, cfg := startFauxqs(t)
+	_, err := emulator.CreateQueue(ctx, api, "counted", nil)
+	must(t, err)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	okBefore, missingBefore := calls("SQS", "GetQueueAttributes"), callsWith("SQS", "GetQueueUrl", "QueueDoesNotExist")
+	timedBefore := timed("SQS", "GetQueueAttributes")
+	obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "counted"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("counted")})
+	obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "nope"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("nope")})
+	if n := calls("SQS", "GetQueueAttributes") - okBefore; n != 1 {
+		t.Errorf("%v successful GetQueueAttributes calls counted, want 1", n)
+	}
+	if n := callsWith("SQS", "GetQueueUrl", "QueueDoesNotExist") - missingBefore; n != 1 {
+		t.Errorf("%v GetQueueUrl calls counted with result QueueDoesNotExist, want 1", n)
+	}
+	if n := timed("SQS", "GetQueueAttributes") - timedBefore; n != 1 {
+		t.Errorf("%d GetQueueAttributes calls timed, want 1", n)
+	}
+}
+
+func calls(service, op string) float64 { return callsWith(service, op, "Success") }
+
+// callsWith reads queuedrainer_aws_api_calls_total from the registry the manager serves.
+func callsWith(service, op, result string) float64 {
+	m := metric("queuedrainer_aws_api_calls_total", map[string]string{"service": service, "operation": op, "result": result})
+	if m == nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// timed is how many calls queuedrainer_aws_api_call_duration_seconds observed.
+func timed(service, op string) uint64 {
+	m := metric("queuedrainer_aws_api_call_duration_seconds", map[string]string{"service": service, "operation": op})
+	if m == nil {
+		return 0
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// metric finds the series of a family with exactly these labels.
+func metric(family string, want map[string]string) *dto.Metric {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range families {
+		if f.GetName() != family {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(want) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if want[l.GetName()] != l.GetValue() {
+					continue series
+				}
+			}
+			return m
+		}
+	}
+	return nil
+}
+
+// eventually retries cond for up to 20 s until it returns "".
+func eventually(t *testing.T, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := cond()
+		if got == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not true after 20s: %s", what, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
