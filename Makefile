@@ -13,6 +13,7 @@ LOCALBIN ?= $(CURDIR)/bin
 KUBECTL ?= kubectl
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+PROMTOOL ?= $(LOCALBIN)/promtool
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.2
@@ -69,7 +70,7 @@ vet: ## Run go vet against code.
 # cached outside the repo. A KUBEBUILDER_ASSETS set by the caller wins.
 # Then the end-to-end suite (test-e2e) runs on a local cluster.
 .PHONY: test
-test: manifests generate emulators kustomize ## Run all tests: unit, envtest (real kube-apiserver and etcd), the AWS emulators, fuzz (briefly), then end to end.
+test: manifests generate emulators kustomize promtool ## Run all tests: unit, envtest (real kube-apiserver and etcd), the AWS emulators, fuzz (briefly), then end to end.
 	@assets="$${KUBEBUILDER_ASSETS:-}"; \
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -218,6 +219,17 @@ endif
 controller-gen: | $(LOCALBIN) ## Download controller-gen locally if necessary.
 ifeq ($(origin CONTROLLER_GEN),file)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+endif
+
+# promtool (`promtool check rules`, `promtool test rules` for config/prometheus)
+# comes from the Debian package prometheus: hack/promtool.sh installs it when
+# it is not on PATH (apt-get, as root, without starting the Prometheus
+# service) and prints its path, which bin/promtool then links to.
+.PHONY: promtool
+promtool: | $(LOCALBIN) ## Install promtool (Debian package prometheus) if necessary and link it as bin/promtool.
+ifeq ($(origin PROMTOOL),file)
+	@path="$$(hack/promtool.sh | tail -n 1)"; \
+	[ "$$(readlink -- "$(PROMTOOL)" 2>/dev/null)" = "$$path" ] || ln -sf "$$path" "$(PROMTOOL)"
 endif
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist

@@ -1,0 +1,3 @@
+-- Resumes the drainer: triggers start runs again.
+obj.spec.suspend = false
+return obj
