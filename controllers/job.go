@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -66,6 +67,37 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
 		}
 	}
 	return job
+}
+
+// DefaultRedriveImage is the drain-worker image that moves a dead-letter
+// queue's messages back in a Redrive run.
+const DefaultRedriveImage = "ghcr.io/queuedrainer/drain-worker:latest"
+
+// redriveJob builds the Job of a Redrive run: one drain-worker in redrive
+// mode, draining the dead-letter queue into the queue. It runs as the
+// template's pods do (service account, so the same AWS role; placement;
+// security context; the first container's environment and security
+// context, which carry the AWS settings), but with the operator's mover
+// instead of the template's containers.
+func redriveJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, image string) *batchv1.Job {
+	drain := runJob(qd, run)
+	pod := &drain.Spec.Template.Spec
+	var first corev1.Container
+	if len(pod.Containers) > 0 {
+		first = pod.Containers[0]
+	}
+	env := slices.DeleteFunc(slices.Clone(first.Env), func(e corev1.EnvVar) bool { return e.Name == v1alpha1.EnvQueueURL })
+	pod.InitContainers = nil
+	pod.Containers = []corev1.Container{{
+		Name:            "redrive",
+		Image:           image,
+		Args:            []string{"--redrive-to=" + qd.Spec.Queue.URL},
+		Env:             append([]corev1.EnvVar{{Name: v1alpha1.EnvQueueURL, Value: run.RedriveFrom}}, env...),
+		EnvFrom:         first.EnvFrom,
+		Resources:       first.Resources,
+		SecurityContext: first.SecurityContext,
+	}}
+	return drain
 }
 
 // withDefaults appends the variables the container does not set itself.

@@ -4,6 +4,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -44,6 +45,8 @@ type QueueDrainerReconciler struct {
 	// PendingGrace is how long workers may wait to run before the drainer
 	// says so; plan.DefaultPendingGrace when zero.
 	PendingGrace time.Duration
+	// RedriveImage runs Redrive runs; DefaultRedriveImage when empty.
+	RedriveImage string
 }
 
 // +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers,verbs=get;list;watch
@@ -251,6 +254,9 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 		return false, nil
 	}
 	job := runJob(qd, d.Start)
+	if d.Start.Trigger == v1alpha1.TriggerRedrive {
+		job = redriveJob(qd, d.Start, cmp.Or(r.RedriveImage, DefaultRedriveImage))
+	}
 	if err := controllerutil.SetControllerReference(qd, job, r.Scheme()); err != nil {
 		return false, err
 	}

@@ -31,6 +31,10 @@ const (
 	// (a timestamp is customary). The handled value is echoed in
 	// status.lastHandledDrainRequest.
 	DrainRequestAnnotation = "drain.queuedrainer.io/requested-at"
+	// RedriveRequestAnnotation requests a redrive: set it to any new value,
+	// and a run moves the dead-letter queue's messages back to the queue.
+	// The handled value is echoed in status.lastHandledRedriveRequest.
+	RedriveRequestAnnotation = "drain.queuedrainer.io/redrive-requested-at"
 	// TriggerAnnotation records on a run's Job what started it.
 	TriggerAnnotation = "drain.queuedrainer.io/trigger"
 	// MessagesAtStartAnnotation records on a run's Job the visible messages when it started.
@@ -247,6 +251,9 @@ const (
 	TriggerOldestMessageAge Trigger = "OldestMessageAge"
 	TriggerSchedule         Trigger = "Schedule"
 	TriggerManual           Trigger = "Manual"
+	// TriggerRedrive marks a run that moves the dead-letter queue's messages
+	// back to the queue, started by the redrive-requested-at annotation.
+	TriggerRedrive Trigger = "Redrive"
 )
 
 // RunResult is how a run ended.
@@ -339,6 +346,11 @@ type QueueDrainerStatus struct {
 	// drain.queuedrainer.io/requested-at annotation last acted on.
 	// +optional
 	LastHandledDrainRequest string `json:"lastHandledDrainRequest,omitempty"`
+
+	// LastHandledRedriveRequest is the value of the
+	// drain.queuedrainer.io/redrive-requested-at annotation last acted on.
+	// +optional
+	LastHandledRedriveRequest string `json:"lastHandledRedriveRequest,omitempty"`
 
 	// Conditions: Ready, Draining, QueueReachable, MetricsAvailable.
 	// +optional
@@ -451,7 +463,8 @@ type RunRecord struct {
 	// +optional
 	MessagesAtEnd *int64 `json:"messagesAtEnd,omitempty"`
 	// MessagesProcessed is how many messages the workers handled and
-	// deleted, an exact count when they report it.
+	// deleted, an exact count when they report it; for a Redrive run, how
+	// many it moved back from the dead-letter queue.
 	// +optional
 	MessagesProcessed *int64 `json:"messagesProcessed,omitempty"`
 	// MessagesFailed is how many deliveries the workers' handler failed,

@@ -43,10 +43,10 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, allowedRoles string
-		leaderElect                          bool
-		concurrency                          int
-		cloudWatchPeriod, pendingGrace       time.Duration
+		metricsAddr, probeAddr, allowedRoles, redriveImage string
+		leaderElect                                        bool
+		concurrency                                        int
+		cloudWatchPeriod, pendingGrace                     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many drainers are reconciled at once.")
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
 	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace, "How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
+	flag.StringVar(&redriveImage, "redrive-image", controllers.DefaultRedriveImage, "The drain-worker image that Redrive runs (the redrive-requested-at annotation) use to move a dead-letter queue's messages back.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -104,6 +105,7 @@ func main() {
 		Observer:                observer,
 		MaxConcurrentReconciles: concurrency,
 		PendingGrace:            pendingGrace,
+		RedriveImage:            redriveImage,
 	}).SetupWithManager(mgr), "setting up the QueueDrainer controller")
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping), "adding health check")
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping), "adding ready check")

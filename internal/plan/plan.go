@@ -177,6 +177,9 @@ type RunStart struct {
 	Trigger         v1alpha1.Trigger
 	Workers         int32
 	MessagesAtStart int64
+	// RedriveFrom is, for a Redrive run, the dead-letter queue whose
+	// messages it moves back to the queue.
+	RedriveFrom string
 }
 
 // Scale raises the parallelism of the active run's Job.
@@ -203,6 +206,8 @@ const (
 	ReasonDrainRequestJoined = "DrainRequestJoined"
 	ReasonDrainIneffective   = "DrainIneffective"
 	ReasonDeadLettered       = "MessagesDeadLettered"
+	ReasonRedriveSucceeded   = "RedriveSucceeded"
+	ReasonRedriveImpossible  = "RedriveImpossible"
 	ReasonWorkersPending     = "WorkersPending"
 	ReasonQueueURLOverridden = "QueueURLOverridden"
 	ReasonQueueUnreachable   = "QueueUnreachable"
@@ -268,22 +273,52 @@ func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t fir
 	}
 	if trig := t.first(); trig != "" {
 		start(in, st, p, q, trig, t.reasons[trig], d)
+		return
 	}
+	redrive(in, st, p, q, d)
+}
+
+// redrive serves a redrive request once the drainer is idle and no trigger
+// wants a drain (a drain comes first; the request waits, unhandled, until
+// then): a run moves the dead-letter queue's messages back to the queue.
+func redrive(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, d *Decision) {
+	req := in.Drainer.Annotations[v1alpha1.RedriveRequestAnnotation]
+	if req == "" || req == st.LastHandledRedriveRequest {
+		return
+	}
+	st.LastHandledRedriveRequest = req
+	if q.deadLetterURL == "" {
+		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonRedriveImpossible, Message: fmt.Sprintf(
+			"redrive request %q: the queue has no dead-letter queue (no RedrivePolicy)", req)})
+		return
+	}
+	start(in, st, p, q, v1alpha1.TriggerRedrive, fmt.Sprintf("redrive requested (%s=%s): moving the messages of %s back to the queue",
+		v1alpha1.RedriveRequestAnnotation, req, q.deadLetterURL), d)
 }
 
 func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, trig v1alpha1.Trigger, why string, d *Decision) {
 	n := st.LastRunNumber + 1
-	workers := p.workers(q.visible, st.Throughput)
+	workers, backlog := p.workers(q.visible, st.Throughput), q.visible
+	if trig == v1alpha1.TriggerRedrive {
+		// One mover: a dead-letter queue is small, and order is kept.
+		workers, backlog = 1, ptrOr(q.deadLetter, 0)
+	}
 	name := RunName(in.Drainer.Name, n)
-	d.Start = &RunStart{Name: name, Trigger: trig, Workers: workers, MessagesAtStart: q.visible}
+	d.Start = &RunStart{Name: name, Trigger: trig, Workers: workers, MessagesAtStart: backlog}
+	if trig == v1alpha1.TriggerRedrive {
+		d.Start.RedriveFrom = q.deadLetterURL
+	}
 	st.LastRunNumber = n
 	st.ActiveRun = &v1alpha1.ActiveRun{
 		Name: name, Trigger: trig, StartedAt: metav1.NewTime(in.Now),
-		Workers: workers, MessagesAtStart: q.visible, DeadLetterAtStart: q.deadLetter,
+		Workers: workers, MessagesAtStart: backlog, DeadLetterAtStart: q.deadLetter,
 	}
 	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
 	d.Events = append(d.Events, Event{Reason: ReasonDrainStarted, Message: fmt.Sprintf(
 		"started run %s with %d workers: %s", name, workers, why)})
+	if trig == v1alpha1.TriggerRedrive {
+		return // its Job runs the operator's mover, not the template's containers
+	}
 	for _, o := range overriddenQueueURLs(in.Drainer) {
 		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonQueueURLOverridden, Message: fmt.Sprintf(
 			"container %s sets %s to %s, not spec.queue.url %s: its workers drain that queue, and runs that do not reduce this queue's backlog back off",
@@ -324,6 +359,9 @@ func RunName(drainer string, n int64) string {
 // has succeeded), and none of its workers is still waiting to run (more
 // would only wait beside them).
 func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, j *Job, d *Decision) {
+	if st.ActiveRun.Trigger == v1alpha1.TriggerRedrive {
+		return // a redrive moves what the dead-letter queue holds; the backlog is not its to drain
+	}
 	want := p.workers(q.visible, st.Throughput)
 	if want <= st.ActiveRun.Workers {
 		return // never scale down: workers exit on their own when the queue is empty
@@ -356,6 +394,13 @@ func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, activeJob *Job, now
 		}
 	}
 	return max(after, minRequeue)
+}
+
+func ptrOr[T any](p *T, or T) T {
+	if p == nil {
+		return or
+	}
+	return *p
 }
 
 func timePtr(t time.Time) *metav1.Time {

@@ -22,8 +22,9 @@ type queueView struct {
 	// metricsProblem says why the age is unknown, nil when it is known.
 	metricsProblem *Problem
 	// deadLetter is the dead-letter queue's depth, nil when it has none or
-	// its depth is unknown.
-	deadLetter *int64
+	// its depth is unknown; deadLetterURL is "" when it has none.
+	deadLetter    *int64
+	deadLetterURL string
 }
 
 // observeQueue folds the observation into status. When SQS could not be
@@ -65,6 +66,7 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 		qs.OldestMessageAgeTimestamp = timePtr(o.OldestAge.At)
 	}
 	if dl := o.DeadLetter; dl != nil {
+		v.deadLetterURL = dl.URL
 		switch prev := st.Queue; {
 		case dl.Err == nil:
 			v.deadLetter = ptr(dl.Visible)

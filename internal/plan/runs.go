@@ -119,7 +119,7 @@ func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q qu
 			o.message = j.WorkerError + " (Job " + j.Message + ")"
 		}
 	}
-	if why := ineffective(run, j, q, p.queueURL); why != "" {
+	if why := ineffective(run, j, q, p.queueURL); why != "" && run.Trigger != v1alpha1.TriggerRedrive {
 		o.ineffective = true
 		if o.result == v1alpha1.RunSucceeded {
 			o.result, o.message = v1alpha1.RunIneffective, why
@@ -189,13 +189,15 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 	switch {
 	case o.ineffective:
 		st.IneffectiveRuns++
+	case r.Trigger == v1alpha1.TriggerRedrive:
+		// a redrive tells nothing about the consumer
 	case result == v1alpha1.RunSucceeded, result == v1alpha1.RunFailed:
 		st.IneffectiveRuns = 0 // a replaced or deleted run tells nothing
 	}
 	seconds := at.Sub(run.StartedAt.Time).Seconds()
 	if processed, ok := processedCount(r); ok && seconds >= 1 {
 		r.MessagesPerSecond = formatRate(float64(processed) / seconds)
-		if result == v1alpha1.RunSucceeded && processed > 0 && r.Workers > 0 {
+		if result == v1alpha1.RunSucceeded && processed > 0 && r.Workers > 0 && r.Trigger != v1alpha1.TriggerRedrive {
 			learn(st, float64(processed)/(seconds*float64(r.Workers)))
 		}
 	}
@@ -248,8 +250,14 @@ func learn(st *v1alpha1.QueueDrainerStatus, sample float64) {
 
 func runEvent(r v1alpha1.RunRecord) Event {
 	took := r.FinishedAt.Sub(r.StartedAt.Time).Round(time.Second)
-	switch r.Result {
-	case v1alpha1.RunSucceeded:
+	switch {
+	case r.Result == v1alpha1.RunSucceeded && r.Trigger == v1alpha1.TriggerRedrive:
+		msg := fmt.Sprintf("run %s moved the dead-letter queue's messages back to the queue in %s", r.Name, took)
+		if n := r.MessagesProcessed; n != nil {
+			msg += fmt.Sprintf(": %d messages", *n)
+		}
+		return Event{Reason: ReasonRedriveSucceeded, Message: msg}
+	case r.Result == v1alpha1.RunSucceeded:
 		msg := fmt.Sprintf("run %s drained the queue in %s with %d workers", r.Name, took, r.Workers)
 		if n, ok := processedCount(r); ok {
 			msg += fmt.Sprintf(", %d messages", n)
@@ -261,11 +269,11 @@ func runEvent(r v1alpha1.RunRecord) Event {
 			msg += fmt.Sprintf("; about %d messages went to the dead-letter queue", *n)
 		}
 		return Event{Reason: ReasonDrainSucceeded, Message: msg}
-	case v1alpha1.RunReplaced:
+	case r.Result == v1alpha1.RunReplaced:
 		return Event{Reason: ReasonDrainReplaced, Message: fmt.Sprintf("run %s replaced after %s: %s", r.Name, took, r.Message)}
-	case v1alpha1.RunIneffective:
+	case r.Result == v1alpha1.RunIneffective:
 		return Event{Warning: true, Reason: ReasonDrainIneffective, Message: fmt.Sprintf("run %s did not reduce the backlog in %s: %s", r.Name, took, r.Message)}
-	case v1alpha1.RunDeleted:
+	case r.Result == v1alpha1.RunDeleted:
 		return Event{Warning: true, Reason: ReasonDrainJobDeleted, Message: fmt.Sprintf("run %s ended after %s: %s", r.Name, took, r.Message)}
 	default:
 		return Event{Warning: true, Reason: ReasonDrainFailed, Message: fmt.Sprintf("run %s failed after %s: %s", r.Name, took, r.Message)}

@@ -171,3 +171,94 @@ func TestUnknownDeadLetterDepthKeepsTheLastAndCountsNothing(t *testing.T) {
 		t.Errorf("status.queue.deadLetter %+v for a queue without one", d.Status.Queue.DeadLetter)
 	}
 }
+
+func redriveRequested(v string) drainerOpt {
+	return func(qd *v1alpha1.QueueDrainer) {
+		if qd.Annotations == nil {
+			qd.Annotations = map[string]string{}
+		}
+		qd.Annotations[v1alpha1.RedriveRequestAnnotation] = v
+	}
+}
+
+// A redrive request starts one Redrive run, with one mover, once the
+// drainer is idle; it is handled once, and never while a drain needs to run.
+func TestRedriveRequestStartsOneRedriveRunWhenIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		qd          *v1alpha1.QueueDrainer
+		obs         plan.Observation
+		jobs        []plan.Job
+		wantStart   v1alpha1.Trigger // "" for none
+		wantHandled bool
+		wantEvent   string
+	}{
+		{name: "idle", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5, deadLetter(50)),
+			wantStart: v1alpha1.TriggerRedrive, wantHandled: true, wantEvent: plan.ReasonDrainStarted},
+		{name: "in cooldown", qd: drainer(depthTrigger(1), redriveRequested("r1"), lastFinished(t0.Add(-10*time.Second))), obs: queue(5, deadLetter(50)),
+			wantStart: v1alpha1.TriggerRedrive, wantHandled: true},
+		{name: "a drain is active", qd: drainer(depthTrigger(1000), redriveRequested("r1"), activeRun(2, v1alpha1.TriggerQueueDepth, t0.Add(-time.Minute), 1, 100)),
+			obs: queue(5, deadLetter(50)), jobs: []plan.Job{job(2, 1, indexed)}},
+		{name: "a trigger wants a drain first", qd: drainer(depthTrigger(10), redriveRequested("r1")), obs: queue(500, deadLetter(50)),
+			wantStart: v1alpha1.TriggerQueueDepth},
+		{name: "suspended", qd: drainer(depthTrigger(1000), redriveRequested("r1"), suspended), obs: queue(5, deadLetter(50))},
+		{name: "unreachable", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: unreachable("Throttling")},
+		{name: "handled before", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5, deadLetter(50)), wantHandled: true},
+		{name: "no dead-letter queue", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5),
+			wantHandled: true, wantEvent: plan.ReasonRedriveImpossible},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "handled before" {
+				tc.qd.Status.LastHandledRedriveRequest = "r1"
+			}
+			d := decide(tc.qd, t0, tc.obs, tc.jobs...)
+			switch {
+			case tc.wantStart == "" && d.Start != nil:
+				t.Fatalf("started %+v, want nothing", *d.Start)
+			case tc.wantStart != "" && (d.Start == nil || d.Start.Trigger != tc.wantStart):
+				t.Fatalf("start %+v, want a %s run", d.Start, tc.wantStart)
+			}
+			if handled := d.Status.LastHandledRedriveRequest == "r1"; handled != tc.wantHandled {
+				t.Errorf("lastHandledRedriveRequest %q, want handled: %v", d.Status.LastHandledRedriveRequest, tc.wantHandled)
+			}
+			if tc.wantEvent != "" && !hasEvent(d, tc.wantEvent) {
+				t.Errorf("events %v, want %s", reasons(d), tc.wantEvent)
+			}
+			if tc.wantStart == v1alpha1.TriggerRedrive {
+				s := d.Start
+				if s.Workers != 1 || s.MessagesAtStart != 50 || s.RedriveFrom != ordersDeadLetter {
+					t.Errorf("redrive start %+v, want 1 worker moving the 50 messages of %s", *s, ordersDeadLetter)
+				}
+			}
+		})
+	}
+}
+
+// A Redrive run is not scaled by the backlog, says what it moved when it
+// ends, and tells nothing about the consumer: no backoff, no throughput.
+func TestRedriveRunIsRecordedAsAMoveNotAsADrain(t *testing.T) {
+	qd := drainer(depthTrigger(10), ineffectiveRuns(2), history(record(1, v1alpha1.RunIneffective, t0.Add(-time.Hour))),
+		activeRun(2, v1alpha1.TriggerRedrive, t0.Add(-time.Minute), 1, 50))
+	d := decide(qd, t0, queue(5000, deadLetter(30)), job(2, 1, indexed, pods(1, 1, 0, 0)))
+	if d.Scale != nil {
+		t.Fatalf("scaled a redrive %+v", *d.Scale)
+	}
+	d = decide(next(qd, d), t0.Add(time.Minute), queue(5050, deadLetter(0)), job(2, 1, indexed, succeededAt(t0.Add(time.Minute)), processed(50)))
+	h := d.Status.History[0]
+	if h.Result != v1alpha1.RunSucceeded || ptrOr(h.MessagesProcessed, -1) != 50 {
+		t.Fatalf("history[0] %s with %v processed, want Succeeded with 50 moved", h.Result, h.MessagesProcessed)
+	}
+	if !hasEvent(d, plan.ReasonRedriveSucceeded) || hasEvent(d, plan.ReasonDrainSucceeded) {
+		t.Errorf("events %v, want %s and no %s", reasons(d), plan.ReasonRedriveSucceeded, plan.ReasonDrainSucceeded)
+	}
+	if d.Status.IneffectiveRuns != 2 || d.Status.Throughput != nil {
+		t.Errorf("ineffectiveRuns %d, throughput %+v: want 2 and none, a redrive tells nothing about the consumer", d.Status.IneffectiveRuns, d.Status.Throughput)
+	}
+}
+
+func ptrOr[T any](p *T, or T) T {
+	if p == nil {
+		return or
+	}
+	return *p
+}

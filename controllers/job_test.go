@@ -1,0 +1,62 @@
+package controllers
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
+)
+
+// A Redrive run's Job runs the operator's mover as the template's pods run
+// (same service account, placement, AWS settings), not their containers.
+func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
+	const url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+	const dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
+	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true)}
+	qd := &v1alpha1.QueueDrainer{
+		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
+		Spec: v1alpha1.QueueDrainerSpec{
+			Queue: v1alpha1.QueueSpec{URL: url},
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				ServiceAccountName: "orders-drain",
+				NodeSelector:       map[string]string{"pool": "batch"},
+				InitContainers:     []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+				Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1", SecurityContext: restricted,
+					Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://127.0.0.1:4566"}, {Name: v1alpha1.EnvQueueURL, Value: "https://elsewhere"}}}},
+			}}}},
+		},
+	}
+	job := redriveJob(qd, &plan.RunStart{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1, RedriveFrom: dlq}, "mover:1")
+	pod := job.Spec.Template.Spec
+	if len(pod.InitContainers) != 0 || len(pod.Containers) != 1 {
+		t.Fatalf("init containers %v, containers %v; want the mover alone", pod.InitContainers, pod.Containers)
+	}
+	c := pod.Containers[0]
+	if c.Image != "mover:1" || !slices.Equal(c.Args, []string{"--redrive-to=" + url}) || !reflect.DeepEqual(c.SecurityContext, restricted) {
+		t.Errorf("container %+v, want the mover moving to %s with the template's security context", c, url)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if _, dup := env[e.Name]; dup {
+			t.Errorf("%s set twice", e.Name)
+		}
+		env[e.Name] = e.Value
+	}
+	if env[v1alpha1.EnvQueueURL] != dlq || env["AWS_ENDPOINT_URL_SQS"] != "http://127.0.0.1:4566" || env[v1alpha1.EnvRun] != "orders-7" {
+		t.Errorf("env %v, want QUEUE_URL the dead-letter queue, the template's AWS settings and the run", env)
+	}
+	if pod.ServiceAccountName != "orders-drain" || pod.NodeSelector["pool"] != "batch" || ptr.Deref(job.Spec.BackoffLimit, 0) != 2 {
+		t.Errorf("pod %+v, want the template's service account, placement and backoff limit", pod)
+	}
+	if job.Name != "orders-7" || job.Labels[v1alpha1.RunLabel] != "orders-7" || job.Annotations[v1alpha1.TriggerAnnotation] != "Redrive" ||
+		ptr.Deref(job.Spec.Completions, 0) != 1 {
+		t.Errorf("job %s labels %v annotations %v completions %v", job.Name, job.Labels, job.Annotations, job.Spec.Completions)
+	}
+}
