@@ -21,6 +21,7 @@ limitations under the License.
 //
 //	drain-worker --http http://localhost:8080/handle     # POST each body; 2xx = done
 //	drain-worker --exec -- ./process-order                # body on stdin; exit 0 = done
+//	drain-worker --redrive-to https://sqs.us-east-1.amazonaws.com/123456789012/orders
 //
 // QUEUE_URL (set by the operator) names the queue. On SIGTERM it stops
 // receiving, finishes what it is handling within --grace-period and gives
@@ -29,6 +30,14 @@ limitations under the License.
 // operator reads it: the counts, the queue as it was given, why the worker
 // stopped early ("could not reach SQS: ...", "queue does not exist: ...")
 // and the handler's last failure.
+//
+// With --redrive-to, the queue drained is a dead-letter queue whose
+// messages go back to their source queue: each is sent to the target (its
+// body, its typed message attributes, on FIFO queues its message group,
+// deduplicated by its message ID) and deleted from the dead-letter queue
+// only once the send succeeded; a failed send leaves it there. The
+// summary's "processed" then counts the messages moved, and its "queue" is
+// the dead-letter queue.
 package main
 
 import (
@@ -54,13 +63,16 @@ import (
 
 func main() {
 	var (
-		queueURL, httpURL, terminationLog string
-		execMode                          bool
-		cfg                               worker.Config
+		queueURL, httpURL, redriveTo string
+		terminationLog               string
+		execMode                     bool
+		cfg                          worker.Config
 	)
 	flag.StringVar(&queueURL, "queue-url", os.Getenv("QUEUE_URL"), "The queue to drain (default $QUEUE_URL).")
 	flag.StringVar(&httpURL, "http", "", "POST each message to this URL; a 2xx answer means done.")
 	flag.BoolVar(&execMode, "exec", false, "Run the command after -- for each message, body on stdin; exit 0 means done.")
+	flag.StringVar(&redriveTo, "redrive-to", "", "Redrive: move each message of the queue (a dead-letter queue) to this queue, "+
+		"deleting it only once it was sent there. Instead of --http and --exec.")
 	flag.IntVar(&cfg.Receivers, "receivers", 4, "Parallel long-polling receivers, 10 messages a call.")
 	flag.IntVar(&cfg.Handlers, "concurrency", 16, "Messages handled at once.")
 	flag.DurationVar(&cfg.HandlerTimeout, "handler-timeout", time.Minute, "Time one message may take.")
@@ -74,17 +86,17 @@ func main() {
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
-	handler, err := newHandler(httpURL, execMode, flag.Args())
-	if err != nil || queueURL == "" {
-		if err == nil {
-			err = fmt.Errorf("no queue: set QUEUE_URL or --queue-url")
-		}
+	handler, err := newHandler(httpURL, execMode, redriveTo, flag.Args())
+	if err == nil {
+		err = checkQueues(queueURL, redriveTo)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "drain-worker:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	summary, err := drain(ctx, queueURL, handler, cfg, log)
+	summary, err := drain(ctx, queueURL, redriveTo, handler, cfg, log)
 	stop()
 	// Every exit leaves a summary: the operator tells from it which queue
 	// the worker was given and why it failed.
@@ -96,8 +108,9 @@ func main() {
 	}
 }
 
-// drain connects to SQS and drains the queue; it logs what failed.
-func drain(ctx context.Context, queueURL string, handler worker.Handler, cfg worker.Config, log *slog.Logger) (drainsummary.Summary, error) {
+// drain connects to SQS and drains the queue, into redriveTo when it is
+// set (handler is then nil); it logs what failed.
+func drain(ctx context.Context, queueURL, redriveTo string, handler worker.Handler, cfg worker.Config, log *slog.Logger) (drainsummary.Summary, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		log.Error("loading AWS configuration", "error", err)
@@ -111,6 +124,20 @@ func drain(ctx context.Context, queueURL string, handler worker.Handler, cfg wor
 	if err != nil {
 		log.Error("finding the queue", "queue", queueURL, "error", err)
 		return drainsummary.Summary{}, err
+	}
+	if redriveTo != "" {
+		target, err := resolve(ctx, api, redriveTo)
+		if err != nil {
+			log.Error("finding the redrive target", "queue", redriveTo, "error", err)
+			return drainsummary.Summary{}, err
+		}
+		if target == resolved {
+			err := fmt.Errorf("the redrive target %s is the queue drained", redriveTo)
+			log.Error("redrive", "error", err)
+			return drainsummary.Summary{}, err
+		}
+		handler = worker.RedriveHandler{API: api, TargetURL: target}
+		log.Info("redriving", "from", queueURL, "to", redriveTo)
 	}
 	cfg.Progress = func(s drainsummary.Summary) {
 		log.Info("progress", "processed", s.Processed, "failed", s.Failed, "received", s.Received,
@@ -134,10 +161,18 @@ func defaultTerminationLog() string {
 	return "/dev/termination-log"
 }
 
-func newHandler(httpURL string, execMode bool, args []string) (worker.Handler, error) {
+// newHandler is the --http or --exec handler; nil with --redrive-to, whose
+// handler needs the SQS client.
+func newHandler(httpURL string, execMode bool, redriveTo string, args []string) (worker.Handler, error) {
 	switch {
 	case httpURL != "" && execMode:
 		return nil, fmt.Errorf("choose one of --http and --exec")
+	case redriveTo != "" && (httpURL != "" || execMode):
+		return nil, fmt.Errorf("choose one of --http, --exec and --redrive-to")
+	case redriveTo != "" && len(args) > 0:
+		return nil, fmt.Errorf("--redrive-to takes no command (%q)", args)
+	case redriveTo != "":
+		return nil, nil
 	case httpURL != "":
 		return worker.HTTPHandler{URL: httpURL}, nil
 	case execMode && len(args) > 0:
@@ -145,8 +180,25 @@ func newHandler(httpURL string, execMode bool, args []string) (worker.Handler, e
 	case execMode:
 		return nil, fmt.Errorf("--exec needs a command after --")
 	default:
-		return nil, fmt.Errorf("choose a handler: --http URL or --exec -- COMMAND")
+		return nil, fmt.Errorf("choose a handler: --http URL, --exec -- COMMAND or --redrive-to QUEUE_URL")
 	}
+}
+
+// checkQueues checks the queue to drain and the redrive target, if any,
+// as far as can be told before asking SQS.
+func checkQueues(queueURL, redriveTo string) error {
+	switch {
+	case queueURL == "":
+		return fmt.Errorf("no queue: set QUEUE_URL or --queue-url")
+	case redriveTo == "":
+		return nil
+	case redriveTo == queueURL:
+		return fmt.Errorf("--redrive-to names the queue drained, %s", queueURL)
+	case strings.HasSuffix(redriveTo, ".fifo") && !strings.HasSuffix(queueURL, ".fifo"):
+		// Its messages have no message group for the FIFO queue.
+		return fmt.Errorf("cannot redrive the standard queue %s to the FIFO queue %s", queueURL, redriveTo)
+	}
+	return nil
 }
 
 // resolve asks SQS for the queue's own URL by name and account: the same

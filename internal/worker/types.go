@@ -1,7 +1,9 @@
 // Package worker is the drain engine of cmd/drain-worker: it empties an SQS
 // queue through a handler and returns once the queue is empty. It never
 // deletes a message its handler did not accept, and on shutdown it finishes
-// or releases (visibility 0) every message it holds.
+// or releases (visibility 0) every message it holds. The handlers are
+// HTTPHandler, ExecHandler and RedriveHandler, which moves a dead-letter
+// queue's messages back to their source queue (drain-worker --redrive-to).
 package worker
 
 import (
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 )
@@ -34,6 +37,14 @@ type Message struct {
 	// BinaryAttributes holds the message attributes of binary type.
 	BinaryAttributes map[string][]byte
 	ReceiveCount     int
+	// MessageAttributes are the message attributes as received, with their
+	// data types ("Number.float", "Binary.gzip"...); Attributes and
+	// BinaryAttributes are the same values without them.
+	MessageAttributes map[string]sqstypes.MessageAttributeValue
+	// SystemAttributes are the system attributes received, apart from the
+	// message attributes: ApproximateReceiveCount, MessageGroupId, and those
+	// a SystemAttributeRequester asks for.
+	SystemAttributes map[string]string
 }
 
 // Handler processes one message. A nil error means the message is done and
@@ -41,6 +52,14 @@ type Message struct {
 // queue's maxReceiveCount, to its dead-letter queue).
 type Handler interface {
 	Handle(ctx context.Context, m Message) error
+}
+
+// SystemAttributeRequester is a Handler that needs system attributes besides
+// ApproximateReceiveCount and MessageGroupId, which are always asked for:
+// Run asks for these too, and they arrive in Message.SystemAttributes.
+type SystemAttributeRequester interface {
+	Handler
+	RequestedSystemAttributes() []sqstypes.MessageSystemAttributeName
 }
 
 // HandlerFunc adapts a function to Handler.

@@ -2,8 +2,8 @@ package worker
 
 import (
 	"context"
-
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +71,8 @@ type drain struct {
 	cfg      Config
 	fifo     bool
 	vis      time.Duration
+	// sysAttrs are the system attributes asked for on receive.
+	sysAttrs []sqstypes.MessageSystemAttributeName
 
 	mu      sync.Mutex
 	held    map[string]*held // by receipt handle
@@ -103,6 +105,7 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 		work:    make(chan []*held, cfg.Handlers),
 		deletes: make(chan *held, 10*cfg.Handlers),
 	}
+	d.sysAttrs = requestedSystemAttributes(h)
 	var err error
 	if d.vis, err = visibilityTimeout(ctx, api, queueURL, cfg.VisibilityTimeout); err != nil {
 		return d.summary(start), err
@@ -220,7 +223,7 @@ func (d *drain) receive(ctx, pollCtx context.Context) {
 			WaitTimeSeconds:             int32(d.cfg.WaitTime / time.Second),
 			VisibilityTimeout:           int32(d.vis / time.Second),
 			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: systemAttributes,
+			MessageSystemAttributeNames: d.sysAttrs,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -560,8 +563,23 @@ func (d *drain) progressLoop(ctx context.Context, start time.Time) {
 	}
 }
 
+// requestedSystemAttributes are the system attributes the worker asks for
+// and those h asks for besides.
+func requestedSystemAttributes(h Handler) []sqstypes.MessageSystemAttributeName {
+	names := slices.Clone(systemAttributes)
+	if r, ok := h.(SystemAttributeRequester); ok {
+		for _, n := range r.RequestedSystemAttributes() {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
 func toMessage(m sqstypes.Message) Message {
-	msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{}}
+	msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{},
+		MessageAttributes: m.MessageAttributes, SystemAttributes: m.Attributes}
 	for k, v := range m.Attributes {
 		msg.Attributes[k] = v
 	}

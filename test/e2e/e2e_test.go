@@ -38,6 +38,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run("ConsumerOnAnotherQueueBacksOff", consumerOnAnotherQueueBacksOff)
 		t.Run("WorkerErrorReachesTheDrainer", workerErrorReachesTheDrainer)
 		t.Run("UnschedulableWorkersArePending", unschedulableWorkersArePending)
+		t.Run("DeadLettersAreCountedAndRedriven", deadLettersAreCountedAndRedriven)
 	})
 	// These stop the operator or the API server, so they run alone.
 	t.Run("OperatorPodDeletedMidRun", operatorPodDeletedMidRun)

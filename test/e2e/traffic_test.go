@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/hack/localcluster"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/kubetest"
 )
@@ -385,4 +387,85 @@ func unschedulableWorkersArePending(t *testing.T) {
 		seen.Sub(s.waitJob(1, time.Second).CreationTimestamp.Time).Round(time.Second), cond.Reason, cond.Message)
 	// Delete the drainer, so that its pending pods leave with it.
 	kubetest.Must(t, k8s.Delete(context.Background(), s.drainer()))
+}
+
+// Poison messages go to the dead-letter queue: the run says how many, the
+// drainer shows the dead-letter depth, and a redrive request moves them
+// back with one Redrive run, none lost, none doubled.
+func deadLettersAreCountedAndRedriven(t *testing.T) {
+	t.Parallel()
+	const good, poison = 80, 20
+	s := newScenario(t, "deadletter")
+	ctx := context.Background()
+	dlqName := s.key.Namespace + "-dlq"
+	dlqURL, err := emulator.CreateQueue(ctx, sqsAPI, dlqName, nil)
+	kubetest.Must(t, err)
+	_, err = sqsAPI.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(s.queueURL), Attributes: map[string]string{
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:%s","maxReceiveCount":"2"}`, emulator.Region, emulator.Account, dlqName),
+		"VisibilityTimeout": "1",
+	}})
+	kubetest.Must(t, err)
+	// The handler fails every poison message.
+	tmpl := workerTemplate("sh", "-c", `read -r body; case "$body" in poison*) exit 1;; esac`)
+	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](100000)}, tmpl, nil)
+	for i := 0; i < good+poison; i += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for j := i; j < i+10; j++ {
+			body := fmt.Sprintf("ok-%d", j)
+			if j%((good+poison)/poison) == 0 {
+				body = fmt.Sprintf("poison-%d", j)
+			}
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(body)})
+		}
+		_, err := sqsAPI.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.queueURL), Entries: entries})
+		kubetest.Must(t, err)
+	}
+	annotate(t, s, v1alpha1.DrainRequestAnnotation, "drain-1")
+	rec := s.waitRecorded(1, 2*time.Minute)
+	if rec.Result != v1alpha1.RunSucceeded || processed(rec) != good || ptr.Deref(rec.MessagesDeadLettered, -1) != poison {
+		t.Fatalf("run 1 recorded %s, %d processed, %d dead-lettered; want Succeeded, %d and %d: %+v",
+			rec.Result, processed(rec), ptr.Deref(rec.MessagesDeadLettered, -1), good, poison, rec)
+	}
+	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDeadLettered, fmt.Sprintf("about %d messages", poison)); e == nil || e.Type != corev1.EventTypeWarning {
+		t.Fatalf("no Warning %s event for the %d dead-lettered messages: %+v", plan.ReasonDeadLettered, poison, e)
+	}
+	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainSucceeded, "deliveries failed"); e == nil {
+		t.Fatalf("the %s event does not name the failed deliveries", plan.ReasonDrainSucceeded)
+	}
+	kubetest.Eventually(t, 15*time.Second, "the dead-letter depth in status", func() string {
+		if dl := s.drainer().Status.Queue.DeadLetter; dl == nil || dl.URL != emulator.CanonicalURL(dlqName) || dl.VisibleMessages != poison {
+			return fmt.Sprintf("deadLetter %+v", dl)
+		}
+		return ""
+	})
+
+	annotate(t, s, v1alpha1.RedriveRequestAnnotation, "redrive-1")
+	moved := s.waitRecorded(2, 2*time.Minute)
+	if moved.Trigger != v1alpha1.TriggerRedrive || moved.Result != v1alpha1.RunSucceeded || processed(moved) != poison {
+		t.Fatalf("run 2 recorded %s by %s with %d processed, want a Succeeded Redrive that moved %d: %+v", moved.Result, moved.Trigger, processed(moved), poison, moved)
+	}
+	dlq, err := sqsstats.CountsAt(ctx, sqsAPI, dlqURL)
+	kubetest.Must(t, err)
+	if v, f := s.messages(); v != poison || f != 0 || dlq.Visible+dlq.InFlight != 0 {
+		t.Fatalf("after the redrive: queue %d visible, %d in flight; dead-letter queue %+v; want the %d poison messages back, the dead-letter queue empty", v, f, dlq, poison)
+	}
+	if got := s.drainer().Status.LastHandledRedriveRequest; got != "redrive-1" {
+		t.Fatalf("lastHandledRedriveRequest %q, want redrive-1", got)
+	}
+	kubetest.WaitEvent(t, k8s, s.key, plan.ReasonRedriveSucceeded, 10*time.Second)
+	report(t, "dead letters: run 1 processed %d, %d deliveries failed, %d dead-lettered; redrive run %s moved %d back in %s",
+		processed(rec), ptr.Deref(rec.MessagesFailed, -1), ptr.Deref(rec.MessagesDeadLettered, -1), moved.Name, processed(moved),
+		moved.FinishedAt.Sub(moved.StartedAt.Time).Round(time.Second))
+}
+
+// annotate sets an annotation of the scenario's drainer.
+func annotate(t *testing.T, s *scenario, key, value string) {
+	t.Helper()
+	qd := s.drainer()
+	patch := client.MergeFrom(qd.DeepCopy())
+	if qd.Annotations == nil {
+		qd.Annotations = map[string]string{}
+	}
+	qd.Annotations[key] = value
+	kubetest.Must(t, k8s.Patch(context.Background(), qd, patch))
 }
