@@ -32,13 +32,7 @@ import (
 func TestDrainWorkerDrainsThroughExecAndWritesItsSummary(t *testing.T) {
 	bin := build(t)
 	ctx := context.Background()
-	p, err := emulator.StartFauxqs(ctx, os.Stderr)
-	must(t, err)
-	defer p.Stop()
-	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
-	cfg, err := emulator.AWSConfig(ctx)
-	must(t, err)
-	api := sqs.NewFromConfig(cfg)
+	api, _ := startFauxqs(t)
 	url, err := emulator.CreateQueue(ctx, api, "orders", nil)
 	must(t, err)
 	must(t, emulator.SendMessages(ctx, api, url, 120, 0))
@@ -202,13 +196,7 @@ func must(t *testing.T, err error) {
 func TestDrainWorkerRedriveExitCodes(t *testing.T) {
 	bin := build(t)
 	ctx := context.Background()
-	p, err := emulator.StartFauxqs(ctx, os.Stderr)
-	must(t, err)
-	defer p.Stop()
-	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
-	cfg, err := emulator.AWSConfig(ctx)
-	must(t, err)
-	api := sqs.NewFromConfig(cfg)
+	api, p := startFauxqs(t)
 	dlqURL, err := emulator.CreateQueue(ctx, api, "orders-dlq", nil)
 	must(t, err)
 	must(t, emulator.SendMessages(ctx, api, dlqURL, 5, 0))
@@ -281,13 +269,7 @@ func TestRedriveInterruptedBySIGTERMLosesNothing(t *testing.T) {
 	const n, grace = 3000, 5 * time.Second
 	bin := build(t)
 	ctx := context.Background()
-	p, err := emulator.StartFauxqs(ctx, os.Stderr)
-	must(t, err)
-	defer p.Stop()
-	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint) // the test's own client goes straight to fauxqs
-	cfg, err := emulator.AWSConfig(ctx)
-	must(t, err)
-	api := sqs.NewFromConfig(cfg)
+	api, p := startFauxqs(t)
 	dlq, err := emulator.CreateQueue(ctx, api, "orders-dlq", map[string]string{"VisibilityTimeout": "60"})
 	must(t, err)
 	target, err := emulator.CreateQueue(ctx, api, "orders", nil)
@@ -393,4 +375,18 @@ func readBodies(t *testing.T, api *sqs.Client, queueURL string) []string {
 		must(t, err)
 	}
 	return bodies
+}
+
+// startFauxqs runs the SQS emulator for one test, and a client of the
+// test's own that reaches it (through AWS_ENDPOINT_URL_SQS).
+func startFauxqs(t *testing.T) (*sqs.Client, *emulator.Process) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := emulator.StartFauxqs(ctx, os.Stderr)
+	must(t, err)
+	t.Cleanup(p.Stop)
+	t.Setenv("AWS_ENDPOINT_URL_SQS", p.Endpoint)
+	cfg, err := emulator.AWSConfig(ctx)
+	must(t, err)
+	return sqs.NewFromConfig(cfg), p
 }

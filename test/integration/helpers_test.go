@@ -86,7 +86,14 @@ func newQueueAndDrainer(t *testing.T, queue string, triggers v1alpha1.Triggers) 
 
 func createDrainer(t *testing.T, ns, queue string, triggers v1alpha1.Triggers) types.NamespacedName {
 	t.Helper()
-	qd := &v1alpha1.QueueDrainer{
+	qd := newDrainerObject(ns, queue, triggers)
+	must(t, k8s.Create(context.Background(), qd))
+	return client.ObjectKeyFromObject(qd)
+}
+
+// newDrainerObject is a drainer of the emulator's queue, polling every second.
+func newDrainerObject(ns, queue string, triggers v1alpha1.Triggers) *v1alpha1.QueueDrainer {
+	return &v1alpha1.QueueDrainer{
 		ObjectMeta: metav1.ObjectMeta{Name: queue, Namespace: ns},
 		Spec: v1alpha1.QueueDrainerSpec{
 			Queue:    v1alpha1.QueueSpec{URL: emulator.CanonicalURL(queue)},
@@ -98,8 +105,6 @@ func createDrainer(t *testing.T, ns, queue string, triggers v1alpha1.Triggers) t
 			PollInterval: &metav1.Duration{Duration: time.Second},
 		},
 	}
-	must(t, k8s.Create(context.Background(), qd))
-	return client.ObjectKeyFromObject(qd)
 }
 
 func k8sCreateNamespace(name string) error {

@@ -152,21 +152,6 @@ func TestKstatusTellsABrokenDrainerFromABusyOne(t *testing.T) {
 	}
 }
 
-func newDrainerObject(ns, queue string, triggers v1alpha1.Triggers) *v1alpha1.QueueDrainer {
-	return &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: queue, Namespace: ns},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: emulator.CanonicalURL(queue)},
-			Triggers: triggers,
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-			}}}},
-			PollInterval: &metav1.Duration{Duration: time.Second},
-		},
-	}
-}
-
 func suspend(t *testing.T, key types.NamespacedName) {
 	t.Helper()
 	qd := get(t, key)
