@@ -62,13 +62,15 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *kubeBin, *binDir, *kustomize, *messages, *exit); err != nil {
-		if ctx.Err() != nil {
-			fmt.Println("\nstopped; everything the demo started is gone")
-			return
-		}
+	err := run(ctx, *kubeBin, *binDir, *kustomize, *messages, *exit)
+	switch {
+	case ctx.Err() != nil:
+		fmt.Println("==> stopped: everything the demo started is stopped and removed")
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
+	default:
+		fmt.Println("==> done: everything the demo started is stopped and removed")
 	}
 }
 
@@ -129,12 +131,16 @@ func run(ctx context.Context, kubeBin, binDir, kustomize string, messages int, e
 		return err
 	}
 	fmt.Printf(`
-Explore the cluster while the demo runs:
+The emulators: SQS (fauxqs) at %s, CloudWatch (the simulator) at %s.
+Explore the cluster and the emulators while the demo runs; in another shell:
   export KUBECONFIG=%s
-  %s get qd,jobs,pods -A
-  %s describe qd -n demo orders
+  export PATH=%s:%s:$PATH   # kubectl, loadgen, drain-worker
+  export %s
+  kubectl get qd,jobs,pods -A
+  kubectl describe qd -n demo orders
+  loadgen --queue-url %s --count 5000   # past the 1,000 threshold: a new run after the 1m cooldown
 Control-plane logs: %s; pod logs: %s/pods/.
-`, stack.Kubeconfig, filepath.Join(kubeBin, "kubectl"), filepath.Join(kubeBin, "kubectl"), stack.LogDir, dir)
+`, stack.SQSEndpoint, stack.CloudWatchEndpoint, stack.Kubeconfig, kubeBin, binDir, envLine(stack.AWSEnv()), queueURL, stack.LogDir, dir)
 	if exit {
 		return nil
 	}
@@ -239,6 +245,15 @@ func watch(ctx context.Context, k8s client.Client, key types.NamespacedName) err
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+// envLine is the variables as NAME=value words for an export line.
+func envLine(env []corev1.EnvVar) string {
+	words := make([]string, len(env))
+	for i, e := range env {
+		words[i] = e.Name + "=" + e.Value
+	}
+	return strings.Join(words, " ")
+}
 
 // indent prints a child's output under the current step.
 type indent struct{}
