@@ -134,11 +134,12 @@ func run(ctx context.Context, kubeBin, binDir, kustomize string, messages int, e
 The emulators: SQS (fauxqs) at %s, CloudWatch (the simulator) at %s.
 Explore the cluster and the emulators while the demo runs; in another shell:
   export KUBECONFIG=%s
-  export PATH=%s:%s:$PATH   # kubectl, loadgen, drain-worker
+  export PATH=%s:%s:$PATH   # kubectl, the kubectl queuedrainer plugin, loadgen
   export %s
   kubectl get qd,jobs,pods -A
-  kubectl describe qd -n demo orders
+  kubectl queuedrainer status orders -n demo
   loadgen --queue-url %s --count 5000   # past the 1,000 threshold: a new run after the 1m cooldown
+  kubectl queuedrainer drain orders -n demo --wait   # or ask for a run now
 Control-plane logs: %s; pod logs: %s/pods/.
 `, stack.SQSEndpoint, stack.CloudWatchEndpoint, stack.Kubeconfig, kubeBin, binDir, envLine(stack.AWSEnv()), queueURL, stack.LogDir, dir)
 	if exit {
