@@ -140,6 +140,12 @@ func merge(into, from map[string]string) map[string]string {
 	return into
 }
 
+// indexed reports whether a Job is an Indexed Job, whose completions grow
+// with its parallelism (runs from before Indexed runs are not).
+func indexed(j *batchv1.Job) bool {
+	return ptr.Deref(j.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion
+}
+
 // jobView is what planning needs to know of a Job.
 func jobView(j *batchv1.Job) plan.Job {
 	v := plan.Job{
@@ -147,7 +153,7 @@ func jobView(j *batchv1.Job) plan.Job {
 		Trigger:   v1alpha1.Trigger(j.Annotations[v1alpha1.TriggerAnnotation]),
 		Created:   j.CreationTimestamp.Time,
 		Deleting:  j.DeletionTimestamp != nil,
-		Indexed:   ptr.Deref(j.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion,
+		Indexed:   indexed(j),
 		Suspended: ptr.Deref(j.Spec.Suspend, false),
 		Pods: plan.PodCounts{Active: j.Status.Active, Ready: ptr.Deref(j.Status.Ready, 0),
 			Succeeded: j.Status.Succeeded, Failed: j.Status.Failed},

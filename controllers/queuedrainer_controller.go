@@ -34,7 +34,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -259,7 +258,7 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 		j := jobs[s.Job]
 		patch := client.MergeFrom(j.DeepCopy())
 		j.Spec.Parallelism = &s.To
-		if ptr.Deref(j.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion {
+		if indexed(j) {
 			j.Spec.Completions = &s.To // an elastic Indexed Job grows both together
 		}
 		if err := r.Patch(ctx, j, patch); err != nil {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
@@ -317,7 +318,7 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 	workers, backlog := p.workers(q.visible, st.Throughput), q.visible
 	if trig == v1alpha1.TriggerRedrive {
 		// One mover: a dead-letter queue is small, and order is kept.
-		workers, backlog = 1, ptrOr(q.deadLetter, 0)
+		workers, backlog = 1, ptr.Deref(q.deadLetter, 0)
 	}
 	name := RunName(in.Drainer.Name, n)
 	d.Start = &RunStart{Name: name, Trigger: trig, Workers: workers, MessagesAtStart: backlog}
@@ -410,13 +411,6 @@ func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, activeJob *Job, now
 		}
 	}
 	return max(after, minRequeue)
-}
-
-func ptrOr[T any](p *T, or T) T {
-	if p == nil {
-		return or
-	}
-	return *p
 }
 
 func timePtr(t time.Time) *metav1.Time {

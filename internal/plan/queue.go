@@ -20,6 +20,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 )
@@ -85,7 +86,7 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 		v.deadLetterURL = dl.URL
 		switch prev := st.Queue; {
 		case dl.Err == nil:
-			v.deadLetter = ptr(dl.Visible)
+			v.deadLetter = ptr.To(dl.Visible)
 			qs.DeadLetter = &v1alpha1.DeadLetterStatus{URL: dl.URL, VisibleMessages: dl.Visible}
 		case prev != nil && prev.DeadLetter != nil && prev.DeadLetter.URL == dl.URL:
 			qs.DeadLetter = prev.DeadLetter // the last good depth, as for the queue's own counts

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
@@ -192,10 +193,10 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 		Workers: run.MostRunning, WorkersWanted: run.Workers, MessagesAtStart: run.MessagesAtStart,
 	}
 	if q.reachable {
-		r.MessagesAtEnd = ptr(q.visible)
+		r.MessagesAtEnd = ptr.To(q.visible)
 	}
 	if start, now := run.DeadLetterAtStart, q.deadLetter; start != nil && now != nil {
-		r.MessagesDeadLettered = ptr(max(*now-*start, 0))
+		r.MessagesDeadLettered = ptr.To(max(*now-*start, 0))
 	}
 	if j != nil {
 		r.MessagesProcessed, r.MessagesFailed = j.Processed, j.Failed
@@ -360,5 +361,3 @@ func runNumber(name string) int64 {
 	}
 	return n
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -261,7 +261,7 @@ func TestRedriveRunIsRecordedAsAMoveNotAsADrain(t *testing.T) {
 	}
 	d = decide(next(qd, d), t0.Add(time.Minute), queue(5050, deadLetter(0)), job(2, 1, indexed, succeededAt(t0.Add(time.Minute)), processed(50)))
 	h := d.Status.History[0]
-	if h.Result != v1alpha1.RunSucceeded || ptrOr(h.MessagesProcessed, -1) != 50 {
+	if h.Result != v1alpha1.RunSucceeded || h.MessagesProcessed == nil || *h.MessagesProcessed != 50 {
 		t.Fatalf("history[0] %s with %v processed, want Succeeded with 50 moved", h.Result, h.MessagesProcessed)
 	}
 	if !hasEvent(d, plan.ReasonRedriveSucceeded) || hasEvent(d, plan.ReasonDrainSucceeded) {
@@ -270,11 +270,4 @@ func TestRedriveRunIsRecordedAsAMoveNotAsADrain(t *testing.T) {
 	if d.Status.IneffectiveRuns != 2 || d.Status.Throughput != nil {
 		t.Errorf("ineffectiveRuns %d, throughput %+v: want 2 and none, a redrive tells nothing about the consumer", d.Status.IneffectiveRuns, d.Status.Throughput)
 	}
-}
-
-func ptrOr[T any](p *T, or T) T {
-	if p == nil {
-		return or
-	}
-	return *p
 }
