@@ -17,12 +17,14 @@ limitations under the License.
 package controllers
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 // Metrics on controller-runtime's registry, served by the manager's metrics endpoint.
@@ -92,28 +94,36 @@ func init() {
 		runsStarted, runsFinished, runDuration, messagesProcessed, messagesDeadLettered)
 }
 
+// recordObservation publishes what the latest observation of a drainer's
+// queue says, on every poll (status renews its counts less often).
+func recordObservation(drainer types.NamespacedName, o plan.Observation) {
+	ns, name := drainer.Namespace, drainer.Name
+	if o.Err != nil {
+		queueReachable.WithLabelValues(ns, name).Set(0)
+		return // the last good numbers stay
+	}
+	queueReachable.WithLabelValues(ns, name).Set(1)
+	queueVisible.WithLabelValues(ns, name).Set(float64(o.Visible))
+	queueInFlight.WithLabelValues(ns, name).Set(float64(o.InFlight))
+	if age, ok := plan.FreshAge(o, time.Now()); ok {
+		if o.Visible+o.InFlight == 0 {
+			age = 0 // as status says: an empty queue has no oldest message
+		}
+		queueOldestAge.WithLabelValues(ns, name).Set(age.Seconds())
+	} else {
+		queueOldestAge.DeleteLabelValues(ns, name)
+	}
+	switch dl := o.DeadLetter; {
+	case dl == nil:
+		deadLetterVisible.DeleteLabelValues(ns, name)
+	case dl.Err == nil:
+		deadLetterVisible.WithLabelValues(ns, name).Set(float64(dl.Visible))
+	}
+}
+
 // recordMetrics publishes a drainer's status and the runs it just started or finished.
 func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, started *v1alpha1.ActiveRun, finished []v1alpha1.RunRecord) {
 	ns, name := qd.Namespace, qd.Name
-	if q := st.Queue; q != nil {
-		queueVisible.WithLabelValues(ns, name).Set(float64(q.VisibleMessages))
-		queueInFlight.WithLabelValues(ns, name).Set(float64(q.InFlightMessages))
-		if q.OldestMessageAge != nil {
-			queueOldestAge.WithLabelValues(ns, name).Set(q.OldestMessageAge.Seconds())
-		} else {
-			queueOldestAge.DeleteLabelValues(ns, name)
-		}
-		if q.DeadLetter != nil {
-			deadLetterVisible.WithLabelValues(ns, name).Set(float64(q.DeadLetter.VisibleMessages))
-		} else {
-			deadLetterVisible.DeleteLabelValues(ns, name)
-		}
-	}
-	reachable := 0.0
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQueueReachable); c != nil && c.Status == metav1.ConditionTrue {
-		reachable = 1
-	}
-	queueReachable.WithLabelValues(ns, name).Set(reachable)
 	var run v1alpha1.ActiveRun // zero when idle
 	if st.ActiveRun != nil {
 		run = *st.ActiveRun

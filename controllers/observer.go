@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -25,13 +26,17 @@ import (
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
-// QueueObserver reports the state of a drainer's queue. Implementations are
-// safe for concurrent use; failures are returned inside the Observation
-// (Err, MetricsErr) with a condition reason, never as a Go error.
+// QueueObserver keeps the latest observation of each drainer's queue,
+// polled outside the reconcile; the reconciler's Notify hears of new ones.
+// Implementations are safe for concurrent use and do no I/O in these
+// calls; failures are returned inside the Observation (Err, MetricsErr)
+// with a condition reason, never as a Go error.
 type QueueObserver interface {
-	// Observe returns the queue's counts and the age of its oldest message,
-	// and keeps watching the queue's metrics for the drainer.
-	Observe(ctx context.Context, drainer types.NamespacedName, queue v1alpha1.QueueSpec) plan.Observation
+	// Observe registers the drainer's queue, to be polled every interval,
+	// and returns its latest observation: counts, the age of its oldest
+	// message and its dead-letter queue. ok is false until the queue has
+	// been polled; Notify follows when it has.
+	Observe(ctx context.Context, drainer types.NamespacedName, queue v1alpha1.QueueSpec, interval time.Duration) (obs plan.Observation, ok bool)
 	// Forget stops watching the queue of a deleted drainer.
 	Forget(drainer types.NamespacedName)
 }

@@ -39,8 +39,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
@@ -62,6 +65,13 @@ type QueueDrainerReconciler struct {
 	PendingGrace time.Duration
 	// RedriveImage runs Redrive runs; DefaultRedriveImage when empty.
 	RedriveImage string
+	// StatusRefresh is how often an otherwise unchanged drainer's status
+	// renews its queue counts; plan.DefaultStatusRefresh when zero.
+	StatusRefresh time.Duration
+
+	// wakeups carries the drainers whose new observation matters (Notify)
+	// to the controller's work queue.
+	wakeups chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=drain.queuedrainer.io,resources=queuedrainers,verbs=get;list;watch
@@ -70,8 +80,9 @@ type QueueDrainerReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
-// Reconcile gathers, decides and applies, then polls again after the
-// decision's RequeueAfter.
+// Reconcile gathers, decides and applies, then looks again after the
+// decision's RequeueAfter, or sooner when Notify, a Job or the drainer
+// itself says so.
 func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	qd := &v1alpha1.QueueDrainer{}
 	if err := r.Get(ctx, req.NamespacedName, qd); err != nil {
@@ -84,6 +95,11 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !qd.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the garbage collector removes its Jobs
 	}
+	queue, observed := r.Observer.Observe(ctx, req.NamespacedName, qd.Spec.Queue, plan.PollInterval(qd))
+	if !observed {
+		return ctrl.Result{}, nil // nothing to decide without the queue; Notify wakes us
+	}
+	recordObservation(req.NamespacedName, queue)
 
 	jobs, err := r.jobsOf(ctx, qd)
 	if err != nil {
@@ -110,11 +126,12 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		views = append(views, v)
 	}
 	d := plan.Decide(plan.Input{
-		Now:          r.Clock.Now(),
-		Drainer:      qd,
-		Jobs:         views,
-		Queue:        r.Observer.Observe(ctx, req.NamespacedName, qd.Spec.Queue),
-		PendingGrace: r.PendingGrace,
+		Now:           r.Clock.Now(),
+		Drainer:       qd,
+		Jobs:          views,
+		Queue:         queue,
+		PendingGrace:  r.PendingGrace,
+		StatusRefresh: r.StatusRefresh,
 	})
 
 	if acts(d) {
@@ -296,15 +313,31 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 	return true, nil
 }
 
+// Notify hears a new observation of a drainer's queue from the observer:
+// the live numbers go to the metrics at once, and the drainer is woken
+// only when the observation matters to it (plan.ObservationMatters).
+func (r *QueueDrainerReconciler) Notify(drainer types.NamespacedName, last, next plan.Observation) {
+	recordObservation(drainer, next)
+	qd := &v1alpha1.QueueDrainer{}
+	if err := r.Get(context.Background(), drainer, qd); err != nil {
+		return // deleted: its reconcile forgets it
+	}
+	if plan.ObservationMatters(qd, last, next, r.Clock.Now()) {
+		r.wakeups <- event.GenericEvent{Object: qd}
+	}
+}
+
 // SetupWithManager watches QueueDrainers (spec and annotation changes, not
-// status) and the Jobs they own.
+// status), the Jobs they own, and the observer's wake-ups.
 func (r *QueueDrainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	r.wakeups = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.QueueDrainer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.Job{}).
+		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("queuedrainer").
 		Complete(r)

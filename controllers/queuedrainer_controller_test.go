@@ -43,7 +43,7 @@ import (
 const (
 	wait = 15 * time.Second
 	// quiet is how long a test watches for something that must not happen;
-	// the drainers poll every second, so this spans several decisions.
+	// the drainers poll every second, so this spans several observations.
 	quiet = 3 * time.Second
 )
 
@@ -398,6 +398,7 @@ func TestFailedJobIsRecordedAsFailedAndCooldownHoldsBackTheNextRun(t *testing.T)
 		return ""
 	})
 	clk.Step(time.Hour)
+	observer.wake(key) // as the reconciles of an hour of real time would
 	waitJobs(t, key, 2)
 }
 

@@ -81,6 +81,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "setting up controller:", err)
 		return 1
 	}
+	observer.notify = r.Notify
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -104,23 +105,30 @@ func zapLevel() zapcore.Level {
 }
 
 // fakeObserver serves observations set by the tests, per drainer; the
-// default is a reachable, empty queue.
+// default is a reachable, empty queue. Like the real observer, it tells the
+// reconciler of each new observation, which wakes the drainer if it matters.
 type fakeObserver struct {
 	mu        sync.Mutex
 	obs       map[types.NamespacedName]plan.Observation
+	read      map[types.NamespacedName]plan.Observation
 	forgotten map[types.NamespacedName]bool
+	notify    func(d types.NamespacedName, last, next plan.Observation)
 }
 
 func newFakeObserver() *fakeObserver {
-	return &fakeObserver{obs: map[types.NamespacedName]plan.Observation{}, forgotten: map[types.NamespacedName]bool{}}
+	return &fakeObserver{obs: map[types.NamespacedName]plan.Observation{}, read: map[types.NamespacedName]plan.Observation{},
+		forgotten: map[types.NamespacedName]bool{}}
 }
 
-func (f *fakeObserver) Observe(_ context.Context, d types.NamespacedName, _ v1alpha1.QueueSpec) plan.Observation {
+func (f *fakeObserver) Observe(_ context.Context, d types.NamespacedName, _ v1alpha1.QueueSpec, _ time.Duration) (plan.Observation, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o := f.obs[d]
-	o.At = clk.Now()
-	return o
+	if o.At.IsZero() {
+		o.At = clk.Now()
+	}
+	f.read[d] = o
+	return o, true
 }
 
 func (f *fakeObserver) Forget(d types.NamespacedName) {
@@ -132,8 +140,21 @@ func (f *fakeObserver) Forget(d types.NamespacedName) {
 
 func (f *fakeObserver) set(d types.NamespacedName, o plan.Observation) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	o.At = clk.Now()
 	f.obs[d] = o
+	last := f.read[d]
+	f.mu.Unlock()
+	f.notify(d, last, o)
+}
+
+// wake makes the drainer look again, as a deadline passing would on the
+// operator's clock after a test stepped it.
+func (f *fakeObserver) wake(d types.NamespacedName) {
+	f.mu.Lock()
+	o := f.obs[d]
+	f.mu.Unlock()
+	o.At = clk.Now()
+	f.notify(d, plan.Observation{}, o) // a first observation always matters
 }
 
 func (f *fakeObserver) wasForgotten(d types.NamespacedName) bool {

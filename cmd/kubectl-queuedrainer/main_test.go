@@ -104,7 +104,7 @@ func fixtures() error {
 	healthy := []metav1.Condition{
 		condition(v1alpha1.ConditionReady, true, "Watching", "the queue is observed every 30s"),
 		condition(v1alpha1.ConditionDraining, false, "Idle", "no run is active"),
-		condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "12 messages visible"),
+		condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "SQS answers for the queue"),
 		condition(v1alpha1.ConditionMetricsAvailable, true, "DatapointFresh", "the age of the oldest message is known"),
 	}
 	drainers := []struct {
@@ -143,7 +143,7 @@ func fixtures() error {
 			Conditions: []metav1.Condition{
 				condition(v1alpha1.ConditionReady, true, "Watching", "the queue is observed every 30s"),
 				condition(v1alpha1.ConditionDraining, true, "WorkersPending", "run orders-7: 2 of 6 workers pending for 2m0s: 0/3 nodes are available: 3 Insufficient cpu"),
-				condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "48410 messages visible"),
+				condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "SQS answers for the queue"),
 				condition(v1alpha1.ConditionMetricsAvailable, true, "DatapointFresh", "the age of the oldest message is known"),
 			},
 		}},
@@ -204,7 +204,7 @@ func newNamespace(t *testing.T, name string, status func(*v1alpha1.QueueDrainerS
 		st.LastRunNumber = 0
 		st.Conditions = []metav1.Condition{
 			condition(v1alpha1.ConditionReady, true, "Watching", "the queue is observed every 30s"),
-			condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "500 messages visible"),
+			condition(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "SQS answers for the queue"),
 		}
 		if status != nil {
 			status(st)

@@ -45,14 +45,16 @@ func main() {
 	var (
 		metricsAddr, probeAddr, allowedRoles, redriveImage string
 		leaderElect                                        bool
-		concurrency                                        int
-		cloudWatchPeriod, pendingGrace                     time.Duration
+		concurrency, sqsConcurrency                        int
+		cloudWatchPeriod, pendingGrace, statusRefresh      time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
 	flag.StringVar(&allowedRoles, "allowed-role-arns", "", "Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. Empty: none.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many drainers are reconciled at once.")
+	flag.IntVar(&sqsConcurrency, "sqs-concurrency", sqsstats.DefaultConcurrency, "How many queues are polled (SQS GetQueueAttributes) at once.")
+	flag.DurationVar(&statusRefresh, "status-refresh", plan.DefaultStatusRefresh, "How often a drainer whose status has no other news renews the queue counts in it; the metrics have every poll's numbers.")
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
 	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace, "How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
 	flag.StringVar(&redriveImage, "redrive-image", controllers.DefaultRedriveImage, "The drain-worker image that Redrive runs (the redrive-requested-at annotation) use to move a dead-letter queue's messages back.")
@@ -95,9 +97,9 @@ func main() {
 		Clients:         clients,
 		Ages:            poller,
 		AllowedRoleARNs: splitList(allowedRoles),
-		Timeout:         20 * time.Second,
+		Concurrency:     sqsConcurrency,
 	}
-	must((&controllers.QueueDrainerReconciler{
+	reconciler := &controllers.QueueDrainerReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("queue-drainer"),
@@ -106,7 +108,11 @@ func main() {
 		MaxConcurrentReconciles: concurrency,
 		PendingGrace:            pendingGrace,
 		RedriveImage:            redriveImage,
-	}).SetupWithManager(mgr), "setting up the QueueDrainer controller")
+		StatusRefresh:           statusRefresh,
+	}
+	must(reconciler.SetupWithManager(mgr), "setting up the QueueDrainer controller")
+	observer.Notify = reconciler.Notify
+	must(mgr.Add(observer), "adding the SQS observer")
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping), "adding health check")
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping), "adding ready check")
 

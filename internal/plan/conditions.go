@@ -42,7 +42,8 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 	was := func(t string) *metav1.Condition { return meta.FindStatusCondition(in.Drainer.Status.Conditions, t) }
 
 	if q.reachable {
-		set(v1alpha1.ConditionQueueReachable, true, "QueueObserved", fmt.Sprintf("%d messages visible", q.visible))
+		// No count in the message: it would make every poll a status write.
+		set(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "SQS answers for the queue")
 		if c := was(v1alpha1.ConditionQueueReachable); c != nil && c.Status == metav1.ConditionFalse {
 			d.Events = append(d.Events, Event{Reason: ReasonQueueReachable, Message: "the queue can be observed again"})
 		}

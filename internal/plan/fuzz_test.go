@@ -545,8 +545,10 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 	suspended := spec.Suspend != nil && *spec.Suspend
 	forbid := spec.ConcurrencyPolicy != v1alpha1.ReplaceConcurrent
 
-	if d.RequeueAfter <= 0 || d.RequeueAfter > poll {
-		fail("requeueAfter %v not in (0, %v]", d.RequeueAfter, poll)
+	// At most the status refresh; a poll interval when the refresh is due
+	// and no newer observation has come.
+	if limit := max(plan.DefaultStatusRefresh, poll); d.RequeueAfter <= 0 || d.RequeueAfter > limit {
+		fail("requeueAfter %v not in (0, %v]", d.RequeueAfter, limit)
 	}
 	if s := d.Start; s != nil {
 		if s.Workers < minW || s.Workers > maxW {

@@ -221,6 +221,9 @@ func queue(visible int64, opts ...obsOpt) plan.Observation {
 	return o
 }
 
+// observedAt sets when the observation was made (default: the decision's now).
+func observedAt(at time.Time) obsOpt { return func(o *plan.Observation) { o.At = at } }
+
 // oldest adds a CloudWatch age datapoint taken at `at`.
 func oldest(age time.Duration, at time.Time) obsOpt {
 	return func(o *plan.Observation) { o.OldestAge = &plan.AgeSample{Age: age, At: at} }

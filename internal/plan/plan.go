@@ -44,6 +44,12 @@ const minRequeue = 100 * time.Millisecond
 // a cluster autoscaler adding a node takes a minute or two.
 const DefaultPendingGrace = time.Minute
 
+// DefaultStatusRefresh is how old status.queue may grow while only its
+// counts change. Each poll's numbers are in the metrics; status is for
+// people and GitOps tools, and a write per poll per drainer would load the
+// API server in proportion to the fleet (N drainers / pollInterval).
+const DefaultStatusRefresh = time.Minute
+
 // MaxBackoff caps how long ineffective runs hold back the next
 // trigger-started run.
 const MaxBackoff = time.Hour
@@ -59,6 +65,10 @@ type Input struct {
 	// PendingGrace is how long workers may be pending before the drainer
 	// says so; DefaultPendingGrace when zero.
 	PendingGrace time.Duration
+	// StatusRefresh is how often the queue's counts in status are renewed
+	// when nothing else about the drainer changed; DefaultStatusRefresh
+	// when zero.
+	StatusRefresh time.Duration
 }
 
 // Job is what planning needs to know of a run's Job.
@@ -184,7 +194,10 @@ type Decision struct {
 	// Finished lists the runs recorded in this decision.
 	Finished []v1alpha1.RunRecord
 	Events   []Event
-	// RequeueAfter is when to look again; always in (0, pollInterval].
+	// RequeueAfter is when to look again: the next deadline (a schedule
+	// slot, the end of a cooldown, the pending grace, the status refresh);
+	// always in (0, StatusRefresh]. New observations that matter wake the
+	// drainer sooner (see ObservationMatters).
 	RequeueAfter time.Duration
 }
 
@@ -243,7 +256,7 @@ const (
 
 // Decide returns what the drainer needs next.
 func Decide(in Input) Decision {
-	p := newPolicy(in.Drainer, in.PendingGrace)
+	p := newPolicy(in.Drainer, in.PendingGrace, in.StatusRefresh)
 	st := *in.Drainer.Status.DeepCopy()
 	if st.ObservedGeneration != 0 && st.ObservedGeneration != in.Drainer.Generation {
 		st.IneffectiveRuns = 0 // a new spec deserves a fresh start
@@ -265,7 +278,8 @@ func Decide(in Input) Decision {
 	}
 	pruneHistory(&st, in.Jobs, p, d)
 	setConditions(&st, in, p, q, activeJob, schedErr, d)
-	d.RequeueAfter = requeueAfter(&st, p, activeJob, in.Now)
+	keepQueueStatus(&st, &in.Drainer.Status, p, in.Now)
+	d.RequeueAfter = requeueAfter(&st, p, q.reachable, activeJob, in.Now)
 	d.Status = st
 	return *d
 }
@@ -393,8 +407,17 @@ func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, j *Job, d *
 	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
 }
 
-func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, activeJob *Job, now time.Time) time.Duration {
-	after := p.pollInterval
+func requeueAfter(st *v1alpha1.QueueDrainerStatus, p policy, reachable bool, activeJob *Job, now time.Time) time.Duration {
+	after := p.statusRefresh
+	if q := st.Queue; q != nil && reachable {
+		// When the counts in status are renewed; if that is due already,
+		// a newer observation has not arrived yet: look again a poll later.
+		if until := q.ObservedAt.Add(p.statusRefresh).Sub(now); until > 0 {
+			after = until
+		} else {
+			after = p.pollInterval
+		}
+	}
 	if rest := p.restUntil(st); st.ActiveRun == nil && !rest.IsZero() {
 		if until := rest.Sub(now); until > 0 && until < after {
 			after = until

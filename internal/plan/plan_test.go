@@ -218,15 +218,15 @@ func TestCooldownHoldsBackTriggeredRuns(t *testing.T) {
 	}
 }
 
-func TestRequeueAfterIsRemainingCooldownWhenShorterThanPollInterval(t *testing.T) {
+func TestRequeueAfterIsRemainingCooldownWhenItEndsBeforeTheStatusRefresh(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		finished time.Time
 		want     time.Duration
 	}{
 		{name: "10s of cooldown left", finished: t0.Add(-50 * time.Second), want: 10 * time.Second},
-		{name: "45s of cooldown left is longer than the poll interval", finished: t0.Add(-15 * time.Second), want: 30 * time.Second},
-		{name: "cooldown over", finished: t0.Add(-5 * time.Minute), want: 30 * time.Second},
+		{name: "45s of cooldown left", finished: t0.Add(-15 * time.Second), want: 45 * time.Second},
+		{name: "cooldown over: the status refresh", finished: t0.Add(-5 * time.Minute), want: time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(drainer(depthTrigger(10), cooldown(time.Minute), lastFinished(tc.finished), lastRunNumber(1)), t0, queue(500))
@@ -330,7 +330,10 @@ func TestDepthAndAgeNeverReplaceTheActiveRun(t *testing.T) {
 	}
 }
 
-func TestRequeueAfterIsPositiveAndAtMostPollInterval(t *testing.T) {
+// With the observation outside the reconcile, a drainer looks again at its
+// next deadline: at the latest when the counts in status are due for
+// renewal, a minute after they were observed.
+func TestRequeueAfterIsTheNextDeadlineAndAtMostTheStatusRefresh(t *testing.T) {
 	dur := func(d time.Duration) *time.Duration { return &d }
 	for _, tc := range []struct {
 		name string
@@ -340,24 +343,23 @@ func TestRequeueAfterIsPositiveAndAtMostPollInterval(t *testing.T) {
 		jobs []plan.Job
 		want time.Duration // 0: only the bounds are checked
 	}{
-		{name: "poll interval", poll: dur(45 * time.Second), obs: queue(0), want: 45 * time.Second},
-		{name: "poll interval unset defaults to 30s", poll: nil, obs: queue(0), want: 30 * time.Second},
-		{name: "poll interval below 1s is treated as 30s", poll: dur(500 * time.Millisecond), obs: queue(0), want: 30 * time.Second},
-		{name: "zero poll interval is treated as 30s", poll: dur(0), obs: queue(0), want: 30 * time.Second},
+		{name: "counts observed now: renewed in a minute", poll: dur(45 * time.Second), obs: queue(0), want: time.Minute},
+		{name: "poll interval unset", poll: nil, obs: queue(0), want: time.Minute},
+		{name: "counts observed 40s ago", poll: dur(10 * time.Second), obs: queue(0, observedAt(t0.Add(-40*time.Second))), want: 20 * time.Second},
+		{name: "renewal due and no newer observation: a poll later", poll: dur(10 * time.Second),
+			obs: queue(0, observedAt(t0.Add(-2*time.Minute))), want: 10 * time.Second},
 		{name: "cooldown ending now", poll: dur(time.Minute), opts: []drainerOpt{lastFinished(t0.Add(-time.Minute + time.Nanosecond))}, obs: queue(5)},
-		{name: "queue unreachable", poll: dur(time.Minute), obs: unreachable("AccessDenied"), want: time.Minute},
-		{name: "schedule every minute at a slot", poll: dur(5 * time.Minute), opts: []drainerOpt{schedule("* * * * *")}, obs: queue(0), want: time.Minute},
-		{name: "active run", poll: dur(20 * time.Second), opts: []drainerOpt{activeRun(1, v1alpha1.TriggerManual, t0, 1, 1)}, obs: queue(0), jobs: []plan.Job{job(1, 1)}, want: 20 * time.Second},
+		{name: "cooldown ending in 20s", poll: dur(time.Minute), opts: []drainerOpt{lastFinished(t0.Add(-40 * time.Second))}, obs: queue(5), want: 20 * time.Second},
+		{name: "queue unreachable: the observer wakes it when that changes", poll: dur(10 * time.Second), obs: unreachable("AccessDenied"), want: time.Minute},
+		{name: "schedule slot in 30s", poll: dur(5 * time.Minute), opts: []drainerOpt{schedule("* * * * *")}, obs: queue(0, observedAt(t0.Add(-30*time.Second))),
+			want: 30 * time.Second},
+		{name: "active run", poll: dur(20 * time.Second), opts: []drainerOpt{activeRun(1, v1alpha1.TriggerManual, t0, 1, 1)}, obs: queue(0), jobs: []plan.Job{job(1, 1)}, want: time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			qd := drainer(append([]drainerOpt{depthTrigger(10), pollInterval(tc.poll)}, tc.opts...)...)
 			d := decide(qd, t0, tc.obs, tc.jobs...)
-			limit := 30 * time.Second
-			if tc.poll != nil && *tc.poll >= time.Second {
-				limit = *tc.poll
-			}
-			if d.RequeueAfter <= 0 || d.RequeueAfter > limit {
-				t.Errorf("requeueAfter = %v, want in (0, %v]", d.RequeueAfter, limit)
+			if d.RequeueAfter <= 0 || d.RequeueAfter > plan.DefaultStatusRefresh {
+				t.Errorf("requeueAfter = %v, want in (0, %v]", d.RequeueAfter, plan.DefaultStatusRefresh)
 			}
 			if tc.want != 0 && d.RequeueAfter != tc.want {
 				t.Errorf("requeueAfter = %v, want %v", d.RequeueAfter, tc.want)

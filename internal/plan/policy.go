@@ -57,9 +57,10 @@ type policy struct {
 	keepSucceeded     int
 	keepFailed        int
 	pendingGrace      time.Duration
+	statusRefresh     time.Duration
 }
 
-func newPolicy(qd *v1alpha1.QueueDrainer, pendingGrace time.Duration) policy {
+func newPolicy(qd *v1alpha1.QueueDrainer, pendingGrace, statusRefresh time.Duration) policy {
 	s := qd.Spec
 	p := policy{
 		queueURL:          s.Queue.URL,
@@ -75,9 +76,13 @@ func newPolicy(qd *v1alpha1.QueueDrainer, pendingGrace time.Duration) policy {
 		keepSucceeded:     DefaultSuccessfulHistory,
 		keepFailed:        DefaultFailedHistory,
 		pendingGrace:      pendingGrace,
+		statusRefresh:     statusRefresh,
 	}
 	if p.pendingGrace <= 0 {
 		p.pendingGrace = DefaultPendingGrace
+	}
+	if p.statusRefresh <= 0 {
+		p.statusRefresh = DefaultStatusRefresh
 	}
 	if s.Triggers.QueueDepth != nil && *s.Triggers.QueueDepth > 0 {
 		p.queueDepth = *s.Triggers.QueueDepth
@@ -114,6 +119,11 @@ func newPolicy(qd *v1alpha1.QueueDrainer, pendingGrace time.Duration) policy {
 		p.keepFailed = int(*s.FailedRunsHistoryLimit)
 	}
 	return p
+}
+
+// PollInterval is how often the drainer's queue is observed.
+func PollInterval(qd *v1alpha1.QueueDrainer) time.Duration {
+	return newPolicy(qd, 0, 0).pollInterval
 }
 
 // restUntil is when a trigger may start the next run: the cooldown after

@@ -19,6 +19,7 @@ package plan
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -97,3 +98,32 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 	st.Queue = qs
 	return v
 }
+
+// keepQueueStatus keeps the previous status.queue when the only news is
+// in its live numbers (the counts, the age, observedAt) and the previous
+// one is younger than the status refresh, so that an unchanged drainer's
+// status is written at most once a refresh. Anything else that changed in
+// status carries the new numbers along; so do a queue becoming empty or
+// not, the age becoming known or unknown, and any change of the
+// dead-letter queue.
+func keepQueueStatus(st, prev *v1alpha1.QueueDrainerStatus, p policy, now time.Time) {
+	old, cur := prev.Queue, st.Queue
+	if old == nil || cur == nil || old == cur || now.Sub(old.ObservedAt.Time) >= p.statusRefresh {
+		return
+	}
+	if empty(old) != empty(cur) || (old.OldestMessageAge == nil) != (cur.OldestMessageAge == nil) {
+		return
+	}
+	same := *cur
+	same.VisibleMessages, same.InFlightMessages, same.DelayedMessages = old.VisibleMessages, old.InFlightMessages, old.DelayedMessages
+	same.ObservedAt, same.OldestMessageAge, same.OldestMessageAgeTimestamp = old.ObservedAt, old.OldestMessageAge, old.OldestMessageAgeTimestamp
+	if !equality.Semantic.DeepEqual(&same, old) {
+		return
+	}
+	st.Queue = old
+	if !equality.Semantic.DeepEqual(st, prev) {
+		st.Queue = cur // something else is written anyway
+	}
+}
+
+func empty(q *v1alpha1.QueueStatus) bool { return q.VisibleMessages+q.InFlightMessages == 0 }

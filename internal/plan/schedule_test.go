@@ -206,7 +206,7 @@ func TestRequeueAfterIsShorterWhenNextScheduleSlotIsSooner(t *testing.T) {
 		want time.Duration
 	}{
 		{name: "slot in 10s", now: t0.Add(-10 * time.Second), want: 10 * time.Second},
-		{name: "slot in 90s is later than the poll", now: t0.Add(-90 * time.Second), want: 30 * time.Second},
+		{name: "slot in 90s is later than the status refresh", now: t0.Add(-90 * time.Second), want: time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(drainer(schedule("*/15 * * * *"), lastSchedule(t0.Add(-15*time.Minute))), tc.now, queue(10))
@@ -261,8 +261,8 @@ func TestScheduleSlotDuringCooldownWaitsAndFiresAfterCooldown(t *testing.T) {
 	if !sameTime(d.Status.LastScheduleTime, t0.Add(-15*time.Minute)) {
 		t.Errorf("lastScheduleTime = %s, want 11:45 (the 12:00 slot waits)", fmtTime(d.Status.LastScheduleTime))
 	}
-	if want := 80 * time.Second; d.RequeueAfter != want {
-		t.Errorf("requeueAfter = %v, want the %v left of the cooldown", d.RequeueAfter, want)
+	if want := time.Minute; d.RequeueAfter != want {
+		t.Errorf("requeueAfter = %v, want the status refresh in %v, before the 80s left of the cooldown", d.RequeueAfter, want)
 	}
 
 	now = t0.Add(90 * time.Second) // cooldown over

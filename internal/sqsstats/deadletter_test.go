@@ -52,7 +52,7 @@ func TestDeadLetterQueueDepthIsObservedWithTheQueue(t *testing.T) {
 	drainer := types.NamespacedName{Namespace: "shop", Name: "orders"}
 	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")}
 
-	o := obs.Observe(ctx, drainer, spec)
+	o := observeNow(t, obs, drainer, spec)
 	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.URL != emulator.CanonicalURL("orders-dlq") || o.DeadLetter.Visible != 0 || o.DeadLetter.Err != nil {
 		t.Fatalf("observation %+v, dead letter %+v; want the empty dead-letter queue %s", o, o.DeadLetter, emulator.CanonicalURL("orders-dlq"))
 	}
@@ -65,7 +65,7 @@ func TestDeadLetterQueueDepthIsObservedWithTheQueue(t *testing.T) {
 		must(t, err)
 	}
 	eventually(t, "3 messages in the dead-letter queue", func() string {
-		o := obs.Observe(ctx, drainer, spec)
+		o := observeNow(t, obs, drainer, spec)
 		if o.DeadLetter == nil || o.DeadLetter.Visible != 3 {
 			return fmt.Sprintf("dead letter %+v; queue %d visible, %d in flight", o.DeadLetter, o.Visible, o.InFlight)
 		}
@@ -77,8 +77,9 @@ func TestDeadLetterQueueDepthIsObservedWithTheQueue(t *testing.T) {
 	}
 
 	// A queue without a RedrivePolicy: no dead letter, and no extra call.
+	// (An observer of its own: Poll polls every queue it watches.)
 	before := calls("SQS", "GetQueueAttributes")
-	o = obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "plain"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("plain")})
+	o = observeNow(t, &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}, types.NamespacedName{Namespace: "shop", Name: "plain"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("plain")})
 	if o.Err != nil || o.DeadLetter != nil {
 		t.Fatalf("observation %+v, dead letter %+v; want none", o, o.DeadLetter)
 	}
@@ -100,7 +101,7 @@ func TestMissingDeadLetterQueueDoesNotHideTheQueue(t *testing.T) {
 	}
 	must(t, err)
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
-	o := obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
+	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
 	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err == nil || o.DeadLetter.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
 		t.Fatalf("observation %+v, dead letter %+v; want the queue observed and the dead letter QueueDoesNotExist", o, o.DeadLetter)
 	}
@@ -112,11 +113,13 @@ func TestAWSCallsAreCountedByServiceOperationAndResult(t *testing.T) {
 	api, cfg := startFauxqs(t)
 	_, err := emulator.CreateQueue(ctx, api, "counted", nil)
 	must(t, err)
-	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	newObserver := func() *sqsstats.Observer {
+		return &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	}
 	okBefore, missingBefore := calls("SQS", "GetQueueAttributes"), callsWith("SQS", "GetQueueUrl", "QueueDoesNotExist")
 	timedBefore := timed("SQS", "GetQueueAttributes")
-	obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "counted"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("counted")})
-	obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "nope"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("nope")})
+	observeNow(t, newObserver(), types.NamespacedName{Namespace: "shop", Name: "counted"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("counted")})
+	observeNow(t, newObserver(), types.NamespacedName{Namespace: "shop", Name: "nope"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("nope")})
 	if n := calls("SQS", "GetQueueAttributes") - okBefore; n != 1 {
 		t.Errorf("%v successful GetQueueAttributes calls counted, want 1", n)
 	}

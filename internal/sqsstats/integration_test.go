@@ -73,7 +73,7 @@ func TestDepthMatchesWhatWasSentReceivedAndDeleted(t *testing.T) {
 
 	check := func(step string, visible, inFlight, delayed int64) {
 		t.Helper()
-		o := obs.Observe(ctx, drainer, spec)
+		o := observeNow(t, obs, drainer, spec)
 		if o.Err != nil {
 			t.Fatalf("%s: %+v", step, o.Err)
 		}
@@ -103,7 +103,7 @@ func TestDepthMatchesWhatWasSentReceivedAndDeleted(t *testing.T) {
 func TestMissingQueueIsReportedAsQueueDoesNotExist(t *testing.T) {
 	_, cfg := startFauxqs(t)
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
-	o := obs.Observe(context.Background(), types.NamespacedName{Namespace: "shop", Name: "gone"},
+	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "gone"},
 		v1alpha1.QueueSpec{URL: emulator.CanonicalURL("no-such-queue")})
 	if o.Err == nil || o.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
 		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonQueueDoesNotExist)
@@ -120,7 +120,7 @@ func TestStoppedEmulatorIsANetworkError(t *testing.T) {
 	must(t, err)
 	p.Stop()
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}, Timeout: 5 * time.Second}
-	o := obs.Observe(ctx, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
+	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
 	if o.Err == nil || o.Err.Reason != sqsstats.ReasonNetworkError {
 		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonNetworkError)
 	}
@@ -148,9 +148,9 @@ func TestCloudWatchDownLeavesAgeUnknownWhileDepthStillStartsADrain(t *testing.T)
 	obs := &sqsstats.Observer{Clients: clients, Ages: poller, Timeout: 10 * time.Second}
 	key := types.NamespacedName{Namespace: "shop", Name: "orders"}
 	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")}
-	obs.Observe(ctx, key, spec) // registers the queue with the poller
+	observeNow(t, obs, key, spec) // registers the queue with the poller
 	poller.Poll(ctx)
-	o := obs.Observe(ctx, key, spec)
+	o := observeNow(t, obs, key, spec)
 	if o.Err != nil || o.Visible != 1500 {
 		t.Fatalf("SQS observation: visible %d, err %+v; want 1500 and no error", o.Visible, o.Err)
 	}

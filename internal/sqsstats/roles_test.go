@@ -17,7 +17,6 @@ limitations under the License.
 package sqsstats_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -117,7 +116,7 @@ func TestAllowedRoleIsAssumedThroughSTSAndSignsTheSQSCalls(t *testing.T) {
 	const role = "arn:aws:iam::123456789012:role/drain-orders"
 	fake := newFakeAWS(t)
 	o := observerWithRealClients(fake, "arn:aws:iam::123456789012:role/drain-*")
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{
 		URL: "https://sqs.eu-central-1.amazonaws.com/123456789012/orders", RoleARN: role})
 	if obs.Err != nil || obs.Visible != 7 {
 		t.Fatalf("Err = %+v, Visible = %d; want the counts read with the assumed role", obs.Err, obs.Visible)
@@ -138,7 +137,7 @@ func TestRoleOutsideTheAllowedPatternsMakesNoAWSCall(t *testing.T) {
 	fake := newFakeAWS(t)
 	o := observerWithRealClients(fake, "arn:aws:iam::123456789012:role/drain-*")
 	const role = "arn:aws:iam::123456789012:role/admin"
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: role})
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: role})
 	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, role) {
 		t.Errorf("Err = %+v, want %s naming %s", obs.Err, sqsstats.ReasonRoleNotAllowed, role)
 	}

@@ -117,11 +117,11 @@ type QueueState struct {
 // resolve returns the URL SQS itself gives for a queue's name and account
 // (GetQueueUrl): the configured URL on AWS, the emulator's own URL behind
 // AWS_ENDPOINT_URL_SQS. A known URL is returned as it is.
-func resolve(ctx context.Context, api SQSAPI, q queueurl.Queue, known string) (string, error) {
+func resolve(ctx context.Context, api SQSAPI, q queueurl.Queue, known string, opts ...func(*sqs.Options)) (string, error) {
 	if known != "" {
 		return known, nil
 	}
-	out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name), QueueOwnerAWSAccountId: aws.String(q.Account)})
+	out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name), QueueOwnerAWSAccountId: aws.String(q.Account)}, opts...)
 	if err != nil {
 		return "", err
 	}
@@ -137,8 +137,8 @@ func CountsAt(ctx context.Context, api SQSAPI, url string) (Counts, error) {
 
 // StateAt asks SQS for the counts and the dead-letter queue of the queue at
 // url, in one call.
-func StateAt(ctx context.Context, api SQSAPI, url string) (QueueState, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: observedAttributes})
+func StateAt(ctx context.Context, api SQSAPI, url string, opts ...func(*sqs.Options)) (QueueState, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: observedAttributes}, opts...)
 	if err != nil {
 		return QueueState{}, err
 	}

@@ -217,7 +217,7 @@ func TestObserveReadsCountsThroughTheResolvedQueueURLAndResolvesItOnce(t *testin
 	spec := v1alpha1.QueueSpec{URL: ordersURL}
 
 	for i := range 2 {
-		obs := o.Observe(context.Background(), drainer, spec)
+		obs := observeNow(t, o, drainer, spec)
 		if obs.Err != nil || obs.MetricsErr != nil {
 			t.Fatalf("observe %d: Err = %+v, MetricsErr = %+v, want none", i, obs.Err, obs.MetricsErr)
 		}
@@ -267,17 +267,17 @@ func TestObserveResolvesQueueURLAgainAfterQueueDoesNotExist(t *testing.T) {
 	o, api, _, _ := newObserver()
 	spec := v1alpha1.QueueSpec{URL: ordersURL}
 
-	if obs := o.Observe(context.Background(), drainer, spec); obs.Err != nil {
+	if obs := observeNow(t, o, drainer, spec); obs.Err != nil {
 		t.Fatalf("first observe: %+v", obs.Err)
 	}
 	api.attrsErr = apiError("AWS.SimpleQueueService.NonExistentQueue") // deleted...
-	obs := o.Observe(context.Background(), drainer, spec)
+	obs := observeNow(t, o, drainer, spec)
 	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
 		t.Fatalf("observe of a deleted queue: Err = %+v, want %s", obs.Err, sqsstats.ReasonQueueDoesNotExist)
 	}
 	api.attrsErr = nil // ...and recreated, maybe at another URL
 	api.queueURL = "http://localhost:4566/123456789012/orders-recreated"
-	if obs := o.Observe(context.Background(), drainer, spec); obs.Err != nil || obs.Visible != 12000 {
+	if obs := observeNow(t, o, drainer, spec); obs.Err != nil || obs.Visible != 12000 {
 		t.Fatalf("observe of the recreated queue: Err = %+v, Visible = %d", obs.Err, obs.Visible)
 	}
 
@@ -314,7 +314,7 @@ func TestObserveClassifiesSQSErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o, api, _, _ := newObserver()
 			api.urlErr, api.attrsErr = tc.urlErr, tc.attrsErr
-			obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL})
+			obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL})
 			if obs.Err == nil {
 				t.Fatalf("Err = nil, want %s", tc.wantReason)
 			}
@@ -333,7 +333,7 @@ func TestObserveClassifiesSQSErrors(t *testing.T) {
 func TestObserveReportsBadResponseWhenCountsAreMalformed(t *testing.T) {
 	o, api, _, _ := newObserver()
 	api.attrs = map[string]string{"ApproximateNumberOfMessages": "lots"}
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL})
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL})
 	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonBadResponse || !strings.Contains(obs.Err.Message, "ApproximateNumberOfMessages") {
 		t.Errorf("Err = %+v, want reason %s naming ApproximateNumberOfMessages", obs.Err, sqsstats.ReasonBadResponse)
 	}
@@ -352,7 +352,7 @@ func TestObserveRefusesRoleNotAllowedWithoutCallingAWS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, api, clients, ages := newObserver(tc.allowed...)
-			obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: tc.role})
+			obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: tc.role})
 			if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, tc.role) {
 				t.Errorf("Err = %+v, want %s naming %s", obs.Err, sqsstats.ReasonRoleNotAllowed, tc.role)
 			}
@@ -365,7 +365,7 @@ func TestObserveRefusesRoleNotAllowedWithoutCallingAWS(t *testing.T) {
 			if got := clients.askedFor(); len(got) != 0 {
 				t.Errorf("asked for clients %q for a refused role, want none", got)
 			}
-			if len(ages.watched) != 0 || len(ages.forgotten) != 1 {
+			if len(ages.watched) != 0 || len(ages.forgotten) == 0 || ages.forgotten[0] != drainer {
 				t.Errorf("age source watched %v and forgot %v, want the drainer forgotten, not watched", ages.watched, ages.forgotten)
 			}
 		})
@@ -375,7 +375,7 @@ func TestObserveRefusesRoleNotAllowedWithoutCallingAWS(t *testing.T) {
 func TestObserveAssumesAnAllowedRoleInTheQueueRegion(t *testing.T) {
 	const role = "arn:aws:iam::123456789012:role/drain-orders"
 	o, api, clients, ages := newObserver("arn:aws:iam::123456789012:role/admin", "arn:aws:iam::123456789012:role/drain-*")
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{
 		URL: "https://sqs.eu-central-1.amazonaws.com/123456789012/orders", RoleARN: role})
 	if obs.Err != nil || obs.Visible != 12000 {
 		t.Fatalf("Err = %+v, Visible = %d, want the counts", obs.Err, obs.Visible)
@@ -393,7 +393,7 @@ func TestObserveAssumesAnAllowedRoleInTheQueueRegion(t *testing.T) {
 
 func TestObserveReportsInvalidQueueURLWithoutCallingAWS(t *testing.T) {
 	o, api, clients, ages := newObserver()
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: "https://example.com/123456789012/orders"})
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: "https://example.com/123456789012/orders"})
 	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonInvalidQueueURL || !strings.Contains(obs.Err.Message, "host") {
 		t.Errorf("Err = %+v, want %s saying what is wrong with the host", obs.Err, sqsstats.ReasonInvalidQueueURL)
 	}
@@ -410,7 +410,7 @@ func TestObserveReportsInvalidQueueURLWithoutCallingAWS(t *testing.T) {
 
 func TestObserveRegionFromSpecOverridesTheURL(t *testing.T) {
 	o, _, clients, ages := newObserver()
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL, Region: "eu-west-1"})
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL, Region: "eu-west-1"})
 	if obs.Err != nil {
 		t.Fatalf("Err = %+v", obs.Err)
 	}
@@ -425,11 +425,24 @@ func TestObserveRegionFromSpecOverridesTheURL(t *testing.T) {
 func TestObservePassesOnWhyTheAgeIsUnknown(t *testing.T) {
 	o, _, _, ages := newObserver()
 	ages.problem = &plan.Problem{Reason: sqsstats.ReasonThrottling, Message: "ThrottlingException: slow down"}
-	obs := o.Observe(context.Background(), drainer, v1alpha1.QueueSpec{URL: ordersURL})
+	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL})
 	if obs.Err != nil || obs.Visible != 12000 {
 		t.Errorf("Err = %+v, Visible = %d: a CloudWatch problem must not hide the SQS counts", obs.Err, obs.Visible)
 	}
 	if obs.MetricsErr != ages.problem || obs.OldestAge != nil {
 		t.Errorf("MetricsErr = %+v, OldestAge = %v, want the age source's problem and no age", obs.MetricsErr, obs.OldestAge)
 	}
+}
+
+// observeNow registers the drainer's queue, polls every registered queue
+// once and returns what the drainer then reads.
+func observeNow(t *testing.T, o *sqsstats.Observer, d types.NamespacedName, spec v1alpha1.QueueSpec) plan.Observation {
+	t.Helper()
+	o.Observe(context.Background(), d, spec, time.Minute)
+	o.Poll(context.Background())
+	obs, ok := o.Observe(context.Background(), d, spec, time.Minute)
+	if !ok {
+		t.Fatalf("%s: no observation after a poll", d)
+	}
+	return obs
 }

@@ -71,9 +71,9 @@ type replica struct {
 
 // Observe reports a reachable queue with 500 visible messages, enough for
 // the drainers' depth trigger.
-func (r *replica) Observe(context.Context, types.NamespacedName, v1alpha1.QueueSpec) plan.Observation {
+func (r *replica) Observe(context.Context, types.NamespacedName, v1alpha1.QueueSpec, time.Duration) (plan.Observation, bool) {
 	r.observed.Add(1)
-	return plan.Observation{At: time.Now(), Visible: 500}
+	return plan.Observation{At: time.Now(), Visible: 500}, true
 }
 
 func (r *replica) Forget(types.NamespacedName) {}

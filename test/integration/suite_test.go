@@ -141,17 +141,23 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	observer := &sqsstats.Observer{Clients: clients, Ages: poller}
 	r := &controllers.QueueDrainerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("queue-drainer"), Clock: clock.RealClock{},
-		Observer: &sqsstats.Observer{Clients: clients, Ages: poller, Timeout: 10 * time.Second},
-		// As cmd/manager's default: while SQS is failing, each observation
-		// waits out the SDK's retries, and one worker would queue every
-		// drainer behind it.
+		Observer:                observer,
 		MaxConcurrentReconciles: 4,
 		PendingGrace:            2 * time.Second,
+		// Short, so that tests see the counts in status within seconds of
+		// a change, as they would in a minute with the default.
+		StatusRefresh: 2 * time.Second,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	observer.Notify = r.Notify
+	if err := mgr.Add(observer); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
