@@ -45,13 +45,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awstransport "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -73,13 +74,15 @@ func main() {
 	flag.BoolVar(&execMode, "exec", false, "Run the command after -- for each message, body on stdin; exit 0 means done.")
 	flag.StringVar(&redriveTo, "redrive-to", "", "Redrive: move each message of the queue (a dead-letter queue) to this queue, "+
 		"deleting it only once it was sent there. Instead of --http and --exec.")
-	flag.IntVar(&cfg.Receivers, "receivers", 4, "Parallel long-polling receivers, 10 messages a call.")
-	flag.IntVar(&cfg.Handlers, "concurrency", 16, "Messages handled at once.")
-	flag.DurationVar(&cfg.HandlerTimeout, "handler-timeout", time.Minute, "Time one message may take.")
-	flag.DurationVar(&cfg.WaitTime, "wait-time", 20*time.Second, "Long-poll wait (at most 20s).")
+	flag.IntVar(&cfg.Receivers, "receivers", worker.DefaultReceivers, "Parallel long-polling receivers, 10 messages a call; "+
+		"each holds what it received until a handler is free, so lower it for slow handlers.")
+	flag.IntVar(&cfg.Handlers, "concurrency", worker.DefaultHandlers, "Messages handled at once.")
+	flag.IntVar(&cfg.Deleters, "deletes-in-flight", worker.DefaultDeleters, "DeleteMessageBatch calls in flight at once, 10 messages a call.")
+	flag.DurationVar(&cfg.HandlerTimeout, "handler-timeout", worker.DefaultHandlerTimeout, "Time one message may take.")
+	flag.DurationVar(&cfg.WaitTime, "wait-time", worker.DefaultWaitTime, "Long-poll wait (at most 20s).")
 	flag.DurationVar(&cfg.VisibilityTimeout, "visibility-timeout", 0, "Visibility timeout to receive with (default: the queue's).")
-	flag.IntVar(&cfg.EmptyPolls, "empty-polls", 1, "Empty long polls in a row, per receiver, that mean the queue is empty.")
-	flag.DurationVar(&cfg.GracePeriod, "grace-period", 20*time.Second, "After SIGTERM, time for started messages to finish before they are released.")
+	flag.IntVar(&cfg.EmptyPolls, "empty-polls", worker.DefaultEmptyPolls, "Empty long polls in a row, per receiver, that mean the queue is empty.")
+	flag.DurationVar(&cfg.GracePeriod, "grace-period", worker.DefaultGracePeriod, "After SIGTERM, time for started messages to finish before they are released.")
 	flag.StringVar(&terminationLog, "termination-log", defaultTerminationLog(), "Where to write the JSON summary for Kubernetes; empty to skip. "+
 		"Defaults to $TERMINATION_MESSAGE_PATH if set (how runtimes without the kubelet's mount, "+
 		"such as the local cluster's node agent, say where), else /dev/termination-log.")
@@ -116,6 +119,10 @@ func drain(ctx context.Context, queueURL, redriveTo string, handler worker.Handl
 		log.Error("loading AWS configuration", "error", err)
 		return drainsummary.Summary{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
+	// Keep a connection for every call the drain has in flight (the SDK
+	// keeps 10 per host): a connection closed when its call ends is a new
+	// TLS handshake with SQS for the next one.
+	awsCfg.HTTPClient = keepConnections(awsCfg.HTTPClient, cfg)
 	// A retried ReceiveMessage would hide its first batch until the
 	// visibility timeout; see awshttp.SafeBodies.
 	awsCfg.HTTPClient = awshttp.SafeBodies(awsCfg.HTTPClient)
@@ -143,12 +150,29 @@ func drain(ctx context.Context, queueURL, redriveTo string, handler worker.Handl
 		log.Info("progress", "processed", s.Processed, "failed", s.Failed, "received", s.Received,
 			"messagesPerSecond", fmt.Sprintf("%.0f", float64(s.Processed)/max(s.Seconds, 0.001)))
 	}
-	log.Info("draining", "queue", queueURL, "receivers", cfg.Receivers, "concurrency", cfg.Handlers)
+	log.Info("draining", "queue", queueURL, "receivers", cfg.Receivers, "concurrency", cfg.Handlers, "deletesInFlight", cfg.Deleters)
 	summary, err := worker.Run(ctx, api, resolved, handler, cfg)
 	if err != nil {
 		log.Error("drain failed", "error", err)
 	}
 	return summary, err
+}
+
+// keepConnections makes the SDK's HTTP client (with whatever the AWS
+// configuration set on it, such as AWS_CA_BUNDLE) keep an idle connection
+// for each call a drain with cfg can have in flight: receives, deletes and
+// the handlers' own (a redrive's SendMessage), with some to spare for
+// visibility changes. Another client is left as it is.
+func keepConnections(c aws.HTTPClient, cfg worker.Config) aws.HTTPClient {
+	b, ok := c.(*awstransport.BuildableClient)
+	if !ok {
+		return c
+	}
+	cfg = cfg.WithDefaults()
+	conns := cfg.Receivers + cfg.Deleters + cfg.Handlers + 8
+	return b.WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = max(t.MaxIdleConns, conns), max(t.MaxIdleConnsPerHost, conns)
+	})
 }
 
 // defaultTerminationLog is $TERMINATION_MESSAGE_PATH when set: runtimes

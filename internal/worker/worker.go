@@ -37,9 +37,6 @@ import (
 // or access was taken away.
 const maxReceiveErrors = 10
 
-// deleteLoops is how many DeleteMessageBatch calls may be in flight.
-const deleteLoops = 4
-
 // systemAttributes are the system attributes the worker reads; asking for
 // all of them costs the service work on every receive.
 var systemAttributes = []sqstypes.MessageSystemAttributeName{
@@ -47,24 +44,28 @@ var systemAttributes = []sqstypes.MessageSystemAttributeName{
 	sqstypes.MessageSystemAttributeNameMessageGroupId,
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults is c with the default of every setting left zero.
+func (c Config) WithDefaults() Config {
 	if c.Receivers <= 0 {
-		c.Receivers = 4
+		c.Receivers = DefaultReceivers
 	}
 	if c.Handlers <= 0 {
-		c.Handlers = 16
+		c.Handlers = DefaultHandlers
+	}
+	if c.Deleters <= 0 {
+		c.Deleters = DefaultDeleters
 	}
 	if c.HandlerTimeout <= 0 {
-		c.HandlerTimeout = time.Minute
+		c.HandlerTimeout = DefaultHandlerTimeout
 	}
-	if c.WaitTime <= 0 || c.WaitTime > 20*time.Second {
-		c.WaitTime = 20 * time.Second
+	if c.WaitTime <= 0 || c.WaitTime > DefaultWaitTime {
+		c.WaitTime = DefaultWaitTime
 	}
 	if c.EmptyPolls <= 0 {
-		c.EmptyPolls = 1
+		c.EmptyPolls = DefaultEmptyPolls
 	}
 	if c.GracePeriod <= 0 {
-		c.GracePeriod = 20 * time.Second
+		c.GracePeriod = DefaultGracePeriod
 	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = 5 * time.Second
@@ -111,7 +112,7 @@ type drain struct {
 // when the queue could not be drained (it cannot be read, for example).
 func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config) (drainsummary.Summary, error) {
 	start := time.Now()
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	d := &drain{
 		api: api, queueURL: queueURL, handler: h, cfg: cfg,
 		fifo:    strings.HasSuffix(queueURL, ".fifo"),
@@ -162,12 +163,22 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 		handlers.Add(1)
 		go func() { defer handlers.Done(); d.handle(ctx, handleCtx) }()
 	}
-	// Several delete loops: with one, a drain is capped at 10 messages per
-	// DeleteMessageBatch round trip.
+	// One loop gathers handled messages into batches of 10 for several
+	// senders: with one call in flight, a drain is capped at 10 messages per
+	// DeleteMessageBatch round trip; with a batch per sender, batches would
+	// fill more slowly as the senders grew.
 	var deleters sync.WaitGroup
-	for range deleteLoops {
+	batches := make(chan []*held)
+	deleters.Add(1)
+	go func() { defer deleters.Done(); d.batchDeletes(batches) }()
+	for range cfg.Deleters {
 		deleters.Add(1)
-		go func() { defer deleters.Done(); d.deleteLoop() }()
+		go func() {
+			defer deleters.Done()
+			for batch := range batches {
+				d.deleteBatch(batch)
+			}
+		}()
 	}
 	extendCtx, stopExtending := context.WithCancel(context.Background())
 	background.Add(2)
@@ -409,25 +420,39 @@ func (d *drain) fail(h *held, err error) {
 	d.mu.Unlock()
 }
 
-// deleteLoop deletes handled messages in batches of up to 10.
-func (d *drain) deleteLoop() {
-	batch := make([]*held, 0, 10)
-	flush := time.NewTicker(50 * time.Millisecond)
-	defer flush.Stop()
+// flushDeletesAfter is how long a batch of fewer than 10 handled messages
+// may wait for more before it is deleted.
+const flushDeletesAfter = 50 * time.Millisecond
+
+// batchDeletes gathers handled messages into batches of up to 10 for the
+// senders, until d.deletes is closed; then it closes batches.
+func (d *drain) batchDeletes(batches chan<- []*held) {
+	defer close(batches)
+	var batch []*held
+	flush := time.NewTimer(flushDeletesAfter)
+	flush.Stop()
 	for {
 		select {
 		case h, ok := <-d.deletes:
 			if !ok {
-				d.deleteBatch(batch)
+				if len(batch) > 0 {
+					batches <- batch
+				}
 				return
 			}
-			if batch = append(batch, h); len(batch) == 10 {
-				d.deleteBatch(batch)
-				batch = batch[:0]
+			if batch = append(batch, h); len(batch) == 1 {
+				flush.Reset(flushDeletesAfter)
+			}
+			if len(batch) == 10 {
+				flush.Stop()
+				batches <- batch
+				batch = nil
 			}
 		case <-flush.C:
-			d.deleteBatch(batch)
-			batch = batch[:0]
+			if len(batch) > 0 {
+				batches <- batch
+				batch = nil
+			}
 		}
 	}
 }
@@ -435,7 +460,7 @@ func (d *drain) deleteLoop() {
 // deleteBatch deletes messages, retrying failed entries. A message that
 // cannot be deleted is released: SQS will deliver it again.
 func (d *drain) deleteBatch(batch []*held) {
-	pending := append([]*held(nil), batch...)
+	pending := batch
 	for attempt := 0; len(pending) > 0 && attempt < 3; attempt++ {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)

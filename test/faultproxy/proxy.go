@@ -18,7 +18,10 @@ limitations under the License.
 // fauxqs emulator) that injects the failures real SQS has: throttling,
 // server errors, dropped connections, and an endpoint that refuses
 // connections altogether. It counts the requests it sees per operation and
-// queue, retries included, which shows what the SDK's retryer does.
+// queue, retries included, which shows what the SDK's retryer does. It can
+// also hold every call for a latency with jitter (SetLatency), to measure
+// consumers at the milliseconds a call to SQS takes instead of the
+// microseconds of loopback.
 //
 // It speaks the SQS JSON protocol the Go SDK uses: the operation is in the
 // X-Amz-Target header (AmazonSQS.GetQueueAttributes) and the queue in the
@@ -30,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -77,16 +81,42 @@ type Request struct {
 	Fault *Fault
 }
 
+// Latency is how long the proxy holds each call before it forwards it (or
+// answers it with a fault): Mean, plus or minus up to Jitter, uniformly
+// distributed, drawn for each call. Jitter is at most Mean, so that the mean
+// is Mean. The zero Latency forwards at once.
+type Latency struct {
+	Mean, Jitter time.Duration
+}
+
+func (l Latency) String() string {
+	if l.Jitter == 0 {
+		return l.Mean.String()
+	}
+	return l.Mean.String() + "±" + l.Jitter.String()
+}
+
+// draw is one call's latency.
+func (l Latency) draw() time.Duration {
+	if l.Jitter <= 0 {
+		return l.Mean
+	}
+	return l.Mean - l.Jitter + time.Duration(rand.Int64N(int64(2*l.Jitter)+1))
+}
+
 // Proxy forwards to an SQS endpoint, except for the requests it is told to fail.
 type Proxy struct {
 	forward *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	addr   string
-	srv    *http.Server
-	rules  []*rule
-	log    []Request
-	closed bool
+	mu        sync.Mutex
+	addr      string
+	srv       *http.Server
+	rules     []*rule
+	log       []Request
+	noLog     bool
+	latency   Latency
+	closed    bool
+	forwarded int64
 }
 
 type rule struct {
@@ -101,7 +131,12 @@ func Start(target string) (*Proxy, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("faultproxy: target %q is not a URL", target)
 	}
-	p := &Proxy{forward: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) }}}
+	// Keep a connection to the target for every call in flight: the
+	// default transport keeps 2, and dialing again for each call of a busy
+	// client costs both ends CPU that has nothing to do with SQS.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns, transport.MaxIdleConnsPerHost = 1024, 1024
+	p := &Proxy{forward: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) }, Transport: transport}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -151,6 +186,41 @@ func (p *Proxy) SetDown(down bool) error {
 		p.serve(l)
 	}
 	return nil
+}
+
+// SetLatency holds every request received from now on for l before it is
+// forwarded or answered (a fault included), like the round trip to a
+// regional SQS endpoint; the zero Latency stops it. A held request costs no
+// CPU, and any number may be held at once. A request whose client gives up
+// while held is dropped.
+func (p *Proxy) SetLatency(l Latency) error {
+	if l.Mean < 0 || l.Jitter < 0 || l.Jitter > l.Mean {
+		return fmt.Errorf("faultproxy: latency %s: want 0 <= jitter <= mean", l)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latency = l
+	return nil
+}
+
+// SetLogging(false) stops keeping the requests that Requests, Calls and
+// Injected report (a benchmark's millions of calls would pile up), and
+// forgets those kept; SetLogging(true) starts again. Forwarded counts
+// requests either way.
+func (p *Proxy) SetLogging(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.noLog = !on
+	if !on {
+		p.log = nil
+	}
+}
+
+// Forwarded counts the requests forwarded to the target so far.
+func (p *Proxy) Forwarded() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.forwarded
 }
 
 // Inject makes the next n requests for op (GetQueueAttributes) about queue
@@ -210,12 +280,33 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	req := Request{At: time.Now(), Operation: operation(r), Queue: queueOf(body)}
-	req.Fault = p.take(req.Operation, req.Queue)
+	at := time.Now()
 	p.mu.Lock()
-	p.log = append(p.log, req)
+	latency, lean := p.latency, p.noLog && len(p.rules) == 0
+	p.mu.Unlock()
+	var req Request
+	if !lean { // no need to parse the body when nothing is logged or injected
+		req = Request{At: at, Operation: operation(r), Queue: queueOf(body)}
+		req.Fault = p.take(req.Operation, req.Queue)
+	}
+	p.mu.Lock()
+	if !p.noLog {
+		p.log = append(p.log, req)
+	}
+	if req.Fault == nil {
+		p.forwarded++
+	}
 	p.mu.Unlock()
 
+	if d := latency.draw(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // the client gave up or went away
+			t.Stop()
+			return
+		}
+	}
 	switch f := req.Fault; {
 	case f == nil:
 		p.forward.ServeHTTP(w, r)

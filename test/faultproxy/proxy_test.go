@@ -20,7 +20,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,5 +209,114 @@ func TestDownRefusesConnectionsUntilUp(t *testing.T) {
 	}
 	if _, err := depth(ctx, api, url); err != nil {
 		t.Errorf("back up on the same address: %v", err)
+	}
+}
+
+func TestLatencyHoldsEveryCallForMeanPlusOrMinusJitterAllAtOnce(t *testing.T) {
+	url := newQueue(t, "latency")
+	api := sqs.NewFromConfig(cfg)
+	ctx := context.Background()
+	if _, err := depth(ctx, api, url); err != nil { // a connection to start from
+		t.Fatal(err)
+	}
+	lat := faultproxy.Latency{Mean: 60 * time.Millisecond, Jitter: 20 * time.Millisecond}
+	if err := proxy.SetLatency(lat); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proxy.SetLatency(faultproxy.Latency{}) }()
+
+	// Calls at once: held side by side, not one after another.
+	const calls = 40
+	took := make([]time.Duration, calls)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range calls {
+		wg.Go(func() {
+			t0 := time.Now()
+			if _, err := depth(ctx, api, url); err != nil {
+				t.Error(err)
+			}
+			took[i] = time.Since(t0)
+		})
+	}
+	wg.Wait()
+	all := time.Since(start)
+	slices.Sort(took)
+	var sum time.Duration
+	for _, d := range took {
+		sum += d
+	}
+	mean := sum / calls
+	t.Logf("FIGURE latency %s: %d calls at once took %s in all; each %s to %s, mean %s",
+		lat, calls, all.Round(time.Millisecond), took[0].Round(time.Millisecond), took[calls-1].Round(time.Millisecond), mean.Round(time.Millisecond))
+	if minimum := lat.Mean - lat.Jitter; took[0] < minimum {
+		t.Errorf("the fastest call took %s, want at least %s", took[0], minimum)
+	}
+	// Uniform over 40 ms: 40 draws all within 10 ms of each other are
+	// about as likely as 40 calls finishing in no time.
+	if spread := took[calls-1] - took[0]; spread < 10*time.Millisecond {
+		t.Errorf("calls took %s to %s, want them spread by the jitter", took[0], took[calls-1])
+	}
+	if mean < lat.Mean-5*time.Millisecond {
+		t.Errorf("mean call %s, want about %s", mean, lat.Mean)
+	}
+	// Held one after another, 40 calls would take 40 x 40 ms at least.
+	if all > 10*lat.Mean {
+		t.Errorf("%d calls at once took %s, want them held concurrently (about %s)", calls, all, lat.Mean+lat.Jitter)
+	}
+
+	// Faults are held too, like SQS's own answers.
+	proxy.Inject("GetQueueAttributes", "latency", 1, faultproxy.InternalError)
+	once := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	t0 := time.Now()
+	if _, err := depth(ctx, once, url); err == nil {
+		t.Error("the injected fault did not arrive")
+	} else if d := time.Since(t0); d < lat.Mean-lat.Jitter {
+		t.Errorf("a fault came back in %s, want it held %s", d, lat)
+	}
+
+	// The zero latency forwards at once again.
+	if err := proxy.SetLatency(faultproxy.Latency{}); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	if _, err := depth(ctx, api, url); err != nil {
+		t.Fatal(err)
+	} else if d := time.Since(t0); d >= lat.Mean-lat.Jitter {
+		t.Errorf("without latency a call took %s", d)
+	}
+}
+
+func TestLatencyRefusesJitterAboveTheMean(t *testing.T) {
+	for _, l := range []faultproxy.Latency{{Mean: time.Millisecond, Jitter: 2 * time.Millisecond}, {Mean: -time.Millisecond}, {Jitter: -1}} {
+		if err := proxy.SetLatency(l); err == nil {
+			t.Errorf("SetLatency(%+v) accepted", l)
+		}
+	}
+	_ = proxy.SetLatency(faultproxy.Latency{})
+}
+
+func TestWithoutLoggingRequestsAreCountedNotKept(t *testing.T) {
+	url := newQueue(t, "unlogged")
+	api := sqs.NewFromConfig(cfg)
+	proxy.SetLogging(false)
+	defer proxy.SetLogging(true)
+	before := proxy.Forwarded()
+	for range 3 {
+		if _, err := depth(context.Background(), api, url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := proxy.Forwarded() - before; n != 3 {
+		t.Errorf("forwarded %d, want 3", n)
+	}
+	if n := proxy.Calls("", ""); n != 0 {
+		t.Errorf("%d requests kept, want none", n)
+	}
+	// Injections still apply.
+	proxy.Inject("GetQueueAttributes", "unlogged", 1, faultproxy.InternalError)
+	once := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	if _, err := depth(context.Background(), once, url); err == nil {
+		t.Error("the injected fault did not arrive without logging")
 	}
 }
