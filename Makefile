@@ -134,6 +134,20 @@ BENCH_FLAGS ?=
 bench-worker: emulators ## Benchmark the drain engine against fauxqs: msg/s and CPU per 1k messages vs a naive consumer and the emulator's ceiling.
 	go run ./hack/benchworker $(BENCH_FLAGS)
 
+# The manager binary as its own process, with N drainers (pollInterval 10s)
+# against envtest, fauxqs behind the fault proxy and the CloudWatch
+# simulator: start-up, steady-state status writes and SQS calls, poll gaps,
+# latencies, 5% faulty queues and a full outage, side by side per N, with
+# the targets. `make bench-scale N=2000`; more flags in BENCH_FLAGS
+# (`go run ./hack/benchscale --help`). About 8 minutes per size.
+N ?= 1000,5000
+
+.PHONY: bench-scale
+bench-scale: emulators manifests ## Benchmark one operator for N = 1,000 and 5,000 drainers (N=... to choose): status writes, poll gaps, latencies, faulty queues, outage.
+	@assets="$${KUBEBUILDER_ASSETS:-}"; \
+	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
+	go run ./hack/benchscale --kube-assets "$$assets" --n "$(N)" $(BENCH_FLAGS)
+
 .PHONY: envtest
 envtest: ## Build (or reuse) kube-apiserver and etcd for envtest; prints the KUBEBUILDER_ASSETS directory.
 	@hack/kube-binaries.sh kube-apiserver etcd | tail -n 1

@@ -27,13 +27,19 @@ import (
 )
 
 // CacheOptions keeps only the operator's own Jobs in the informer cache, so
-// its memory does not grow with every Job in the cluster.
+// its memory does not grow with every Job in the cluster, and no object's
+// managedFields.
 func CacheOptions() cache.Options {
 	own, err := labels.NewRequirement(v1alpha1.DrainerLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key; cannot fail
 	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: labels.NewSelector().Add(*own)},
-	}}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: labels.NewSelector().Add(*own)},
+		},
+		// Nothing reads managedFields, and with a fleet of drainers whose
+		// status is written by the operator they are a good part of each object.
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }

@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
 	flag.StringVar(&allowedRoles, "allowed-role-arns", "", "Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. Empty: none.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many drainers are reconciled at once.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "How many drainers are reconciled at once (a reconcile does no AWS I/O: it waits only on the API server).")
 	flag.IntVar(&sqsConcurrency, "sqs-concurrency", sqsstats.DefaultConcurrency, "How many queues are polled (SQS GetQueueAttributes) at once.")
 	flag.DurationVar(&statusRefresh, "status-refresh", plan.DefaultStatusRefresh, "How often a drainer whose status has no other news renews the queue counts in it; the metrics have every poll's numbers.")
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")

@@ -278,7 +278,7 @@ func Decide(in Input) Decision {
 	}
 	pruneHistory(&st, in.Jobs, p, d)
 	setConditions(&st, in, p, q, activeJob, schedErr, d)
-	keepQueueStatus(&st, &in.Drainer.Status, p, in.Now)
+	keepQueueStatus(&st, &in.Drainer.Status, p)
 	d.RequeueAfter = requeueAfter(&st, p, q.reachable, activeJob, in.Now)
 	d.Status = st
 	return *d

@@ -100,15 +100,18 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 }
 
 // keepQueueStatus keeps the previous status.queue when the only news is
-// in its live numbers (the counts, the age, observedAt) and the previous
-// one is younger than the status refresh, so that an unchanged drainer's
+// in its live numbers (the counts, the age, observedAt) and they were
+// observed less than a status refresh after the previous ones, so that an unchanged drainer's
 // status is written at most once a refresh. Anything else that changed in
 // status carries the new numbers along; so do a queue becoming empty or
 // not, the age becoming known or unknown, and any change of the
 // dead-letter queue.
-func keepQueueStatus(st, prev *v1alpha1.QueueDrainerStatus, p policy, now time.Time) {
+func keepQueueStatus(st, prev *v1alpha1.QueueDrainerStatus, p policy) {
 	old, cur := prev.Queue, st.Queue
-	if old == nil || cur == nil || old == cur || now.Sub(old.ObservedAt.Time) >= p.statusRefresh {
+	// Observation to observation, not from now: the reconcile that renews
+	// the counts may run before a newer poll has arrived, and must not
+	// shorten the next refresh by writing an older observation.
+	if old == nil || cur == nil || old == cur || cur.ObservedAt.Sub(old.ObservedAt.Time) >= p.statusRefresh {
 		return
 	}
 	if empty(old) != empty(cur) || (old.OldestMessageAge == nil) != (cur.OldestMessageAge == nil) {

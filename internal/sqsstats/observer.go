@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"path"
 	"sync"
@@ -130,7 +131,8 @@ type queue struct {
 	due      time.Time
 	index    int // in the due heap; -1 while being polled or parked in an outage
 	polling  bool
-	fails    int // polls in a row that failed
+	polled   bool // once polled: its rhythm is set
+	fails    int  // polls in a row that failed
 	// obs is the latest observation, without the age of the oldest
 	// message (which is per drainer, from Ages); observed is false before
 	// the first.
@@ -504,6 +506,7 @@ func (o *Observer) file(q *queue, obs plan.Observation, err error, urls map[Targ
 		out.down, out.failsInARow = nil, 0
 		for p := range out.parked {
 			delete(out.parked, p)
+			p.polled = false // all polled now: spread them again
 			if !p.polling && p != q { // one being polled is rescheduled when it answers
 				p.due = now
 				o.push(p)
@@ -567,6 +570,14 @@ func (o *Observer) reschedule(q *queue, now time.Time) {
 		return
 	}
 	next := q.due.Add(q.interval)
+	if !q.polled {
+		// Drainers registered together (a manager starting with a fleet)
+		// would keep polling together, in bursts of the whole fleet: the
+		// second poll of each queue comes at a random point of its
+		// interval's second half, and the rhythm goes on from there.
+		q.polled = true
+		next = now.Add(q.interval/2 + rand.N(q.interval/2))
+	}
 	if q.fails > 0 {
 		backoff := q.interval
 		for i := 1; i < q.fails && backoff < MaxQueueBackoff; i++ {
