@@ -118,8 +118,8 @@ DEMO_FLAGS ?=
 
 .PHONY: demo
 demo: emulators kustomize | $(LOCALBIN) ## Drain a queue before your eyes: a local cluster, the SQS emulator, the operator and 50,000 messages.
-	@echo "==> building the operator, drain-worker, the kubectl plugin and loadgen"
-	@go build -o $(LOCALBIN)/ ./cmd/manager ./cmd/drain-worker ./cmd/kubectl-queuedrainer ./hack/loadgen ./hack/demo
+	@echo "==> building the operator, drain-worker, the kubectl plugin, loadgen and the no-op HTTP handler"
+	@go build -o $(LOCALBIN)/ ./cmd/manager ./cmd/drain-worker ./cmd/kubectl-queuedrainer ./hack/loadgen ./hack/demo ./hack/noophttp
 	@echo "==> building (first run) or reusing etcd and the Kubernetes binaries"
 	@kube="$$(hack/kube-binaries.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl | tail -n 1)"; \
 	exec $(LOCALBIN)/demo --kube-bin "$$kube" --bin $(LOCALBIN) --kustomize $(KUSTOMIZE) $(DEMO_FLAGS)

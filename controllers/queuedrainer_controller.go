@@ -317,11 +317,11 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 // the live numbers go to the metrics at once, and the drainer is woken
 // only when the observation matters to it (plan.ObservationMatters).
 func (r *QueueDrainerReconciler) Notify(drainer types.NamespacedName, last, next plan.Observation) {
-	recordObservation(drainer, next)
 	qd := &v1alpha1.QueueDrainer{}
 	if err := r.Get(context.Background(), drainer, qd); err != nil {
-		return // deleted: its reconcile forgets it
+		return // deleted: its reconcile forgets it, and its series
 	}
+	recordObservation(drainer, next)
 	if plan.ObservationMatters(qd, last, next, r.Clock.Now()) {
 		r.wakeups <- event.GenericEvent{Object: qd}
 	}

@@ -46,6 +46,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,6 +157,7 @@ type result struct {
 	rssPeakMiB, rssEndMiB float64
 	cpuPerMin, apiCPUMin  float64 // CPU-seconds per minute, manager and kube-apiserver
 	statusWrites          float64 // per second, steady state
+	reconciles            float64 // per second, steady state
 	sqsCalls              float64 // GetQueueAttributes per second, steady state
 	gaps                  stats
 	cwPerPeriod           float64
@@ -163,6 +165,8 @@ type result struct {
 	faultyGaps            stats
 	faultyReported        int
 	outage, back          time.Duration
+	outageWrites          float64 // status writes per second while the outage was being told
+	outageAPICPU          float64 // kube-apiserver cores meanwhile
 }
 
 type stats struct {
@@ -211,6 +215,7 @@ type fleet struct {
 	cache    cache.Cache
 	jobSeen  sync.Map // drainer key -> time its first Job was seen
 	manager  *exec.Cmd
+	metrics  string       // the manager's metrics endpoint
 	rssPeak  atomic.Int64 // KiB, since start
 	phasePk  atomic.Int64 // KiB, since the last phase() call
 }
@@ -292,6 +297,7 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	}
 	defer mlog.Close()
 	metricsPort, _ := emulator.FreePort()
+	f.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	probePort, _ := emulator.FreePort()
 	f.manager = exec.Command(o.managerBin, append([]string{fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort)}, o.managerFlags...)...)
@@ -331,6 +337,7 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 		return nil, err
 	}
 	cpu0, api0, cw0 := cpuSeconds(f.manager.Process.Pid), cpuSeconds(apiPID), f.cw.Calls("GetMetricData")
+	rec0 := f.reconcileCount()
 	from := time.Now()
 	time.Sleep(o.steady)
 	to := time.Now()
@@ -340,6 +347,7 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	}
 	secs := to.Sub(from).Seconds()
 	r.statusWrites = (writes1 - writes0) / secs
+	r.reconciles = (f.reconcileCount() - rec0) / secs
 	r.cpuPerMin = (cpuSeconds(f.manager.Process.Pid) - cpu0) / secs * 60
 	r.apiCPUMin = (cpuSeconds(apiPID) - api0) / secs * 60
 	r.cwPerPeriod = float64(f.cw.Calls("GetMetricData")-cw0) / (secs / 60)
@@ -347,7 +355,7 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	r.sqsCalls = float64(calls) / secs
 	r.gaps = statsOf(gaps)
 	r.rssEndMiB = rssKiB(f.manager.Process.Pid) / 1024
-	fmt.Printf("  status writes %.1f/s, SQS %.0f calls/s, poll gaps %s (RSS peak %.0f MiB)\n", r.statusWrites, r.sqsCalls, r.gaps, f.phase())
+	fmt.Printf("  reconciles %.1f/s, status writes %.1f/s, SQS %.0f calls/s, poll gaps %s (RSS peak %.0f MiB)\n", r.reconciles, r.statusWrites, r.sqsCalls, r.gaps, f.phase())
 
 	// Manual requests and depth crossings, on drainers of their own.
 	manual, depth := f.drainers[:o.samples], f.drainers[o.samples:2*o.samples]
@@ -386,13 +394,25 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 		return nil, err
 	}
 	down := time.Now()
+	writesDown, err := f.statusWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	apiDown := cpuSeconds(apiPID)
 	if err := f.waitAll(5*time.Minute, "QueueReachable=False in the outage", func(qd *v1alpha1.QueueDrainer) bool {
 		return conditionIs(qd, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse)
 	}); err != nil {
 		return nil, err
 	}
 	r.outage = time.Since(down)
-	fmt.Printf("  outage: every drainer says QueueReachable=False %s after SQS went down\n", round(r.outage))
+	writesTold, err := f.statusWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.outageWrites = (writesTold - writesDown) / r.outage.Seconds()
+	r.outageAPICPU = (cpuSeconds(apiPID) - apiDown) / r.outage.Seconds()
+	fmt.Printf("  outage: every drainer says QueueReachable=False %s after SQS went down (%.0f status writes/s, kube-apiserver %.2f cores)\n",
+		round(r.outage), r.outageWrites, r.outageAPICPU)
 	if err := f.proxy.SetDown(false); err != nil {
 		return nil, err
 	}
@@ -634,6 +654,25 @@ func (f *fleet) statusWrites(ctx context.Context) (float64, error) {
 	return total, sc.Err()
 }
 
+// reconcileCount reads the manager's controller_runtime_reconcile_total.
+func (f *fleet) reconcileCount() float64 {
+	resp, err := http.Get(f.metrics)
+	if err != nil {
+		return math.NaN()
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "controller_runtime_reconcile_total{") && strings.Contains(line, `controller="queuedrainer"`) {
+			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+				total += v
+			}
+		}
+	}
+	return total
+}
+
 // sampleRSS notes the manager's peak RSS every 500 ms.
 func (f *fleet) sampleRSS() (stop func()) {
 	done := make(chan struct{})
@@ -768,6 +807,7 @@ func report(o options, rs []*result) {
 	row("manager RSS, peak / steady", func(r *result) string { return fmt.Sprintf("%.0f / %.0f MiB", r.rssPeakMiB, r.rssEndMiB) })
 	row("manager CPU, steady", func(r *result) string { return fmt.Sprintf("%.1f CPU-s/min", r.cpuPerMin) })
 	row("kube-apiserver CPU, steady", func(r *result) string { return fmt.Sprintf("%.1f CPU-s/min", r.apiCPUMin) })
+	row("reconciles, steady", func(r *result) string { return fmt.Sprintf("%.1f/s", r.reconciles) })
 	row("status writes, steady", func(r *result) string {
 		return fmt.Sprintf("%.1f/s (N/60 = %.1f)", r.statusWrites, float64(r.n)/60)
 	})
@@ -782,7 +822,9 @@ func report(o options, rs []*result) {
 	row("depth crossed -> Job", func(r *result) string { return r.depth.String() })
 	row("5% faulty: healthy poll gap", func(r *result) string { return r.faultyGaps.String() })
 	row("5% faulty: faulty drainers told", func(r *result) string { return fmt.Sprintf("%d of %d", r.faultyReported, r.n/20) })
-	row("outage: all drainers say so", func(r *result) string { return round(r.outage) })
+	row("outage: all drainers say so", func(r *result) string {
+		return fmt.Sprintf("%s (%.0f writes/s, kube-apiserver %.2f cores)", round(r.outage), r.outageWrites, r.outageAPICPU)
+	})
 	row("outage over: all drainers say so", func(r *result) string { return round(r.back) })
 	_ = tw.Flush()
 

@@ -17,13 +17,19 @@ limitations under the License.
 package localcluster
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,13 +46,30 @@ const (
 	WorkerImage = "ghcr.io/queuedrainer/drain-worker"
 	// ShellImage runs its command from the host's PATH (sh, true, ...).
 	ShellImage = "busybox"
+	// HandlerImage is a message handler that does nothing, fast: hack/noophttp,
+	// answering 204 to every POST (noophttp --listen ADDR). The demo and the
+	// end-to-end suite run it as drain-worker --http's native sidecar.
+	HandlerImage = "ghcr.io/queuedrainer/noop-http"
 )
+
+// HandlerBinary is hack/noophttp's binary in a stack's BinDir.
+const HandlerBinary = "noophttp"
+
+// BuildHandler builds hack/noophttp into binDir.
+func BuildHandler(ctx context.Context, binDir string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, HandlerBinary), "./hack/noophttp")
+	cmd.Dir = RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building hack/noophttp: %w\n%s", err, out)
+	}
+	return nil
+}
 
 // StackOptions configure a Stack.
 type StackOptions struct {
 	Dir        string // state; the caller creates and removes it
 	KubeBinDir string // from hack/kube-binaries.sh
-	BinDir     string // manager and drain-worker, from `make build`
+	BinDir     string // manager and drain-worker, from `make build`; noophttp is built there if missing
 	Kustomize  string // the kustomize binary
 	// CloudWatchPeriod is how often the simulator publishes the queues'
 	// metrics and the operator fetches them. Default 60s, as AWS.
@@ -120,12 +143,19 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	s.stopPublish, s.publishDone = stopPublish, make(chan struct{})
 	go func() { defer close(s.publishDone); _ = pub.Run(pubCtx) }()
 
+	if _, err := os.Stat(filepath.Join(o.BinDir, HandlerBinary)); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(o.Progress, "building the no-op HTTP handler (hack/noophttp)")
+		if err := BuildHandler(ctx, o.BinDir); err != nil {
+			return nil, err
+		}
+	}
 	if s.Cluster, err = Start(ctx, Options{
 		Dir:        o.Dir,
 		KubeBinDir: o.KubeBinDir,
 		Images: map[string]string{
 			"controller": filepath.Join(o.BinDir, "manager"), // config/manager's image
 			WorkerImage:  filepath.Join(o.BinDir, "drain-worker"),
+			HandlerImage: filepath.Join(o.BinDir, HandlerBinary),
 			ShellImage:   "",
 		},
 		Progress: o.Progress,
@@ -197,4 +227,71 @@ func (s *Stack) Stop() {
 		_ = s.stopCW()
 	}
 	s.fauxqs.Stop()
+}
+
+// FauxqsPID is the SQS emulator's process ID, 0 if it cannot be told.
+func (s *Stack) FauxqsPID() int {
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.SQSEndpoint, "http://"), ":")
+	want := []byte("FAUXQS_PORT=" + port + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if !bytes.Contains(cmdline, []byte("fauxqs.mjs")) {
+			continue
+		}
+		if env, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "environ")); bytes.Contains(env, want) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// Process reads a process's CPU time and memory from /proc (Linux); the
+// zero Process, or one that has ended, reads 0.
+type Process struct{ pid int }
+
+// ProcessOf is the process pid (0: none).
+func ProcessOf(pid int) Process { return Process{pid} }
+
+// CPU is the user and system time the process has used.
+func (p Process) CPU() time.Duration {
+	if p.pid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second on Linux).
+	_, rest, _ := bytes.Cut(stat, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// RSS is the process's resident memory in bytes.
+func (p Process) RSS() int64 {
+	if p.pid == 0 {
+		return 0
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -174,14 +174,18 @@ func (o *Observer) Observe(_ context.Context, drainer types.NamespacedName, spec
 	o.init()
 	q := o.register(drainer, t, interval)
 	obs, ok := o.observationOf(q)
-	if ok {
-		o.drainers[drainer].read = obs
-	}
 	o.mu.Unlock()
 	if !ok {
 		return plan.Observation{}, false
 	}
-	return o.withAge(drainer, obs), true
+	// What Notify compares the next observation with: as read, age included.
+	obs = o.withAge(drainer, obs)
+	o.mu.Lock()
+	if w := o.drainers[drainer]; w != nil {
+		w.read = obs
+	}
+	o.mu.Unlock()
+	return obs, true
 }
 
 // withAge adds the drainer's age of the oldest message, from Ages.

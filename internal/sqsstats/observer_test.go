@@ -295,3 +295,31 @@ func TestDrainersOfOneQueueShareItsPolls(t *testing.T) {
 		t.Errorf("%d polls after every drainer of the queue was forgotten, want none", n)
 	}
 }
+
+// Notify compares each new observation with the one the drainer's reconcile
+// read, the age of the oldest message included: an unchanged queue whose
+// CloudWatch has no datapoint matters to no one.
+func TestNotifyComparesWithWhatTheDrainerRead(t *testing.T) {
+	api := newFleetSQS()
+	type told struct{ last, next plan.Observation }
+	var notes []told
+	ages := &fakeAges{problem: &plan.Problem{Reason: plan.ReasonNoDatapoint, Message: "no datapoint"}}
+	o := &sqsstats.Observer{Clients: &fakeClients{sqs: api}, Ages: ages,
+		Notify: func(_ types.NamespacedName, last, next plan.Observation) { notes = append(notes, told{last, next}) }}
+	d := types.NamespacedName{Namespace: "shop", Name: "orders"}
+	spec := v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/orders"}
+	qd := &v1alpha1.QueueDrainer{Spec: v1alpha1.QueueDrainerSpec{Queue: spec, Triggers: v1alpha1.Triggers{QueueDepth: aws.Int64(100)}}}
+
+	observeNow(t, o, d, spec) // the first poll, read by the drainer
+	o.Poll(context.Background())
+	if len(notes) != 2 {
+		t.Fatalf("%d notifications for 2 polls, want 2", len(notes))
+	}
+	n := notes[1]
+	if n.last.MetricsErr == nil || n.last.MetricsErr.Reason != plan.ReasonNoDatapoint || n.last.Visible != 7 {
+		t.Errorf("last = %+v (metrics %+v), want what the drainer read: 7 visible, NoDatapoint", n.last, n.last.MetricsErr)
+	}
+	if plan.ObservationMatters(qd, n.last, n.next, time.Now()) {
+		t.Errorf("an unchanged queue's second poll matters: last %+v, next %+v", n.last, n.next)
+	}
+}

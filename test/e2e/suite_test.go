@@ -67,7 +67,7 @@ func run(m *testing.M) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "e2e:", err); return 1 }
 
 	// What the cluster runs, built on demand and cached: the Kubernetes
-	// binaries, kustomize, and the operator's two programs.
+	// binaries, kustomize, the operator's two programs and the no-op handler.
 	kubeBin, err := output(root, filepath.Join(root, "hack", "kube-binaries.sh"),
 		"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 	if err != nil {
@@ -81,7 +81,7 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(binDir)
-	if _, err := output(root, "go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/drain-worker"); err != nil {
+	if _, err := output(root, "go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/drain-worker", "./hack/noophttp"); err != nil {
 		return fail(err)
 	}
 

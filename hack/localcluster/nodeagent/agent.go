@@ -33,9 +33,13 @@ limitations under the License.
 // its own identity and RBAC.
 //
 // Unlike a kubelet, the agent does not isolate anything (processes share the
-// host's network, filesystem and PIDs), mounts no volumes, enforces no
-// resources, runs no probes (a running container counts as started and
-// ready), has no ephemeral containers, exec, attach or port-forward, and
+// host's network, filesystem and PIDs; each pod without hostNetwork gets an
+// address of its own on the loopback, 127.10.x.y, as status.podIP, so that
+// pods can listen on the same port), mounts no volumes, enforces no
+// resources, runs no probes but a native sidecar's tcpSocket or httpGet
+// startup probe, which holds the next containers until it passes (a
+// running container counts as started and ready), has no ephemeral
+// containers, exec, attach or port-forward, and
 // does not adopt pods that an earlier agent started. It serves container
 // logs, so that `kubectl logs` works through the API server.
 package nodeagent
@@ -97,6 +101,8 @@ type Agent struct {
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
 	running sync.WaitGroup // pod workers
+
+	ips podIPs
 }
 
 // New checks the options and prepares an Agent.
@@ -149,6 +155,7 @@ func New(o Options) (*Agent, error) {
 		apiHost:  u.Hostname(),
 		apiPort:  port,
 		workers:  map[types.UID]*podWorker{},
+		ips:      podIPs{used: map[string]bool{}},
 	}, nil
 }
 
@@ -253,6 +260,7 @@ func (a *Agent) podChanged(ctx context.Context, obj any) {
 		a.mu.Lock()
 		delete(a.workers, pod.UID)
 		a.mu.Unlock()
+		a.ips.release(w.podIP)
 	})
 }
 

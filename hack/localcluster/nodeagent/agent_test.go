@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
@@ -147,7 +148,7 @@ func TestExitCodes(t *testing.T) {
 	if s.Image != selfImage || s.ImageID == "" || s.Ready || s.RestartCount != 0 {
 		t.Errorf("container status %+v", s)
 	}
-	if p.Status.StartTime == nil || p.Status.PodIP != "127.0.0.1" || p.Status.HostIP != "127.0.0.1" {
+	if p.Status.StartTime == nil || !strings.HasPrefix(p.Status.PodIP, podIPPrefix) || p.Status.HostIP != "127.0.0.1" {
 		t.Errorf("pod status %+v", p.Status)
 	}
 	wantConditions(t, p, map[corev1.PodConditionType]corev1.ConditionStatus{
@@ -231,7 +232,7 @@ func TestEnvironment(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "env", Labels: map[string]string{"app": "demo"}, Annotations: map[string]string{"note": "hi"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
 	})
-	waitPod(t, pod, 20*time.Second, "Succeeded", phaseIs(corev1.PodSucceeded))
+	p := waitPod(t, pod, 20*time.Second, "Succeeded", phaseIs(corev1.PodSucceeded))
 
 	logPath := agent.LogPath(ns, pod.Name, "main")
 	out, err := os.ReadFile(logPath)
@@ -241,7 +242,7 @@ func TestEnvironment(t *testing.T) {
 	want := []string{
 		"arg=hello", "arg=$(GREETING)", "arg=$(MISSING)",
 		"GREETING=hello", "POD_NAME=env", "POD_UID=" + string(pod.UID), "APP=demo", "NOTE=hi",
-		"NODE=" + testNode, "POD_IP=127.0.0.1", "COMBINED=hello-env", "ESCAPED=$(GREETING)",
+		"NODE=" + testNode, "POD_IP=" + p.Status.PodIP, "COMBINED=hello-env", "ESCAPED=$(GREETING)",
 		"MY_HOME=" + podDir, "COLOR=blue", "PASSWORD=hunter2", "CPU_MILLIS=500", "CM_color=blue", "CM_size=L",
 		"PATH=" + os.Getenv("PATH"), "HOME=" + podDir, "HOSTNAME=env",
 		"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBECONFIG=" + filepath.Join(podDir, "kubeconfig"),
@@ -447,6 +448,42 @@ func TestNativeSidecar(t *testing.T) {
 		}
 	}
 	waitNoProcesses(t, agent, pod.UID)
+}
+
+// Two pods' sidecars listen on the same port, each on its pod's address,
+// and each app container starts only once its sidecar's startup probe
+// passes (the sidecar listens 300 ms after it starts; the app dials at once).
+func TestSidecarStartupProbeOnPodAddress(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	podIP := corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
+	var pods []*corev1.Pod
+	for _, name := range []string{"one", "two"} {
+		sidecar := selfContainer("handler", "listen", "$(POD_IP):18081")
+		sidecar.Env = []corev1.EnvVar{podIP}
+		sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		sidecar.StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}
+		sidecar.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 18081}}
+		app := selfContainer("app", "dial", "$(POD_IP):18081")
+		app.Env = []corev1.EnvVar{podIP}
+		pods = append(pods, createPod(t, ns, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				RestartPolicy:  corev1.RestartPolicyNever,
+				InitContainers: []corev1.Container{sidecar},
+				Containers:     []corev1.Container{app},
+			},
+		}))
+	}
+	ips := map[string]bool{}
+	for _, pod := range pods {
+		p := waitPod(t, pod, 20*time.Second, "Succeeded", phaseIs(corev1.PodSucceeded))
+		if !strings.HasPrefix(p.Status.PodIP, podIPPrefix) || ips[p.Status.PodIP] {
+			t.Errorf("pod %s: address %q (others: %v)", p.Name, p.Status.PodIP, ips)
+		}
+		ips[p.Status.PodIP] = true
+		waitNoProcesses(t, agent, pod.UID)
+	}
 }
 
 func TestUnmappedImage(t *testing.T) {

@@ -218,7 +218,7 @@ func (w *podWorker) envValueFrom(ctx context.Context, c *corev1.Container, from 
 	ns := w.namespace
 	switch {
 	case from.FieldRef != nil:
-		v, err := podField(w.pod, from.FieldRef.FieldPath)
+		v, err := podField(w.pod, w.podIP, from.FieldRef.FieldPath)
 		return v, err == nil, err
 	case from.ResourceFieldRef != nil:
 		v, err := resourceField(w.pod, c, from.ResourceFieldRef)
@@ -256,7 +256,7 @@ func (w *podWorker) envValueFrom(ctx context.Context, c *corev1.Container, from 
 }
 
 // podField resolves the downward API's fieldRef paths that env supports.
-func podField(pod *corev1.Pod, path string) (string, error) {
+func podField(pod *corev1.Pod, podIP, path string) (string, error) {
 	switch path {
 	case "metadata.name":
 		return pod.Name, nil
@@ -268,7 +268,9 @@ func podField(pod *corev1.Pod, path string) (string, error) {
 		return pod.Spec.NodeName, nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
-	case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs":
+	case "status.podIP", "status.podIPs":
+		return podIP, nil
+	case "status.hostIP", "status.hostIPs":
 		return nodeIP, nil
 	}
 	if key, ok := subscript(path, "metadata.labels"); ok {

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -171,6 +172,34 @@ func child(args []string) int {
 		_ = os.WriteFile(args[0], nil, 0o644)
 		<-sigs
 		_ = os.WriteFile(args[1], nil, 0o644)
+		return 0
+	case "listen": // listen ADDR: after a pause, accept connections on ADDR until SIGTERM
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		time.Sleep(300 * time.Millisecond)
+		l, err := net.Listen("tcp", args[0])
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.Close()
+			}
+		}()
+		<-sigs
+		return 0
+	case "dial": // dial ADDR: exit 0 if ADDR accepts a connection at once
+		c, err := net.Dial("tcp", args[0])
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		_ = c.Close()
 		return 0
 	case "wait-file": // wait-file PATH: exit 0 once PATH exists, 1 after 10s
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

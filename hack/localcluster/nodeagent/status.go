@@ -113,8 +113,8 @@ func (w *podWorker) status(now time.Time) corev1.PodStatus {
 		ObservedGeneration: w.pod.Generation,
 		HostIP:             nodeIP,
 		HostIPs:            []corev1.HostIP{{IP: nodeIP}},
-		PodIP:              nodeIP,
-		PodIPs:             []corev1.PodIP{{IP: nodeIP}},
+		PodIP:              w.podIP,
+		PodIPs:             []corev1.PodIP{{IP: w.podIP}},
 	}
 	if !w.startTime.IsZero() {
 		st.StartTime = ptr.To(w.startTime)
@@ -154,7 +154,9 @@ func (w *podWorker) containerStatus(c *container, deleting bool) corev1.Containe
 		s.State.Running = &corev1.ContainerStateRunning{StartedAt: c.startedAt}
 		s.LastTerminationState.Terminated = c.last
 		s.ContainerID = containerID(c.pid)
-		s.Ready, s.Started = true, ptr.To(true)
+		// Without probes a running container is started and ready; a
+		// sidecar's startup probe holds both until it passes.
+		s.Ready, s.Started = c.started, ptr.To(c.started)
 	case c.last != nil && (c.done || deleting):
 		s.State.Terminated = c.last
 		s.LastTerminationState.Terminated = c.prev

@@ -70,6 +70,10 @@ type container struct {
 	startedAt metav1.Time
 	runs      int  // processes started, or tried to
 	ran       bool // a process has started once
+	// started: the current process is started (its startup probe, if
+	// any, passed); startedOnce: some process of it was.
+	started, startedOnce bool
+	probeAt              time.Time // next startup probe
 	// last is the latest exit, prev the one before it.
 	last, prev *corev1.ContainerStateTerminated
 	waiting    *corev1.ContainerStateWaiting // why it is not running, if known
@@ -101,6 +105,7 @@ type podWorker struct {
 	namespace, name string
 	dir             string
 	containerNames  []string
+	podIP           string
 
 	mu     sync.Mutex
 	latest *corev1.Pod
@@ -161,8 +166,14 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		w.containerNames = append(w.containerNames, c.spec.Name)
 	}
 	w.exits = make(chan exit, len(w.containers))
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	switch {
+	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 		w.readOnly, w.finished = true, true
+		w.podIP = pod.Status.PodIP
+	case pod.Spec.HostNetwork:
+		w.podIP = nodeIP
+	default:
+		w.podIP = a.ips.acquire()
 	}
 	return w
 }
@@ -425,8 +436,13 @@ func (w *podWorker) runInitContainers(ctx context.Context, now time.Time) bool {
 		switch c.kind {
 		case sidecarContainer:
 			w.keepRunning(ctx, c, now)
-			// Started is enough for the next one: there are no probes.
-			if !c.ran {
+			if c.cmd != nil && !c.started {
+				w.probeStartup(c, now)
+			}
+			// The next container starts once this one has started: its
+			// process runs and its startup probe, if any, has passed. A
+			// sidecar that restarts later holds nothing up.
+			if !c.startedOnce {
 				return false
 			}
 		case initContainer:
@@ -597,6 +613,9 @@ func (w *podWorker) start(ctx context.Context, c *container, now time.Time) {
 		return
 	}
 	c.cmd, c.pid, c.ran, c.waiting = cmd, cmd.Process.Pid, true, nil
+	c.started = c.kind != sidecarContainer || c.spec.StartupProbe == nil
+	c.startedOnce = c.startedOnce || c.started
+	c.probeAt = now
 	w.setPID(c.spec.Name, c.pid)
 	w.log.Info("container started", "container", c.spec.Name, "pid", c.pid, "argv", argv)
 	go func(pid int) {
