@@ -730,6 +730,7 @@ func cpuSeconds(pid int) float64 {
 
 // apiServerPID finds the envtest kube-apiserver serving host.
 func apiServerPID(host string) int {
+	host = strings.TrimRight(host, "/")
 	port := host[strings.LastIndexByte(host, ':')+1:]
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
