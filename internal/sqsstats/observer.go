@@ -510,7 +510,7 @@ func (o *Observer) file(q *queue, obs plan.Observation, err error, urls map[Targ
 		out.down, out.failsInARow = nil, 0
 		for p := range out.parked {
 			delete(out.parked, p)
-			p.polled = false // all polled now: spread them again
+			p.polled = false          // all polled now: spread them again
 			if !p.polling && p != q { // one being polled is rescheduled when it answers
 				p.due = now
 				o.push(p)
