@@ -33,7 +33,7 @@ import (
 // appearing, going or changing its depth; the queue becoming empty or not;
 // and, unless the drainer is suspended, a depth or age threshold crossed
 // either way, or a backlog for which the active run would be given more
-// workers than it has.
+// workers than it has (on every observation, until it has them).
 func ObservationMatters(qd *v1alpha1.QueueDrainer, last, next Observation, now time.Time) bool {
 	if last.At.IsZero() && last.Err == nil {
 		return true // the drainer has not seen its queue yet
@@ -69,9 +69,11 @@ func ObservationMatters(qd *v1alpha1.QueueDrainer, last, next Observation, now t
 		}
 	}
 	st := &qd.Status
+	// While the backlog wants more workers than the run has, every
+	// observation matters: the raise may have waited for pending workers,
+	// and must not wait for the next deadline once they run.
 	if r := st.ActiveRun; r != nil && r.Trigger != v1alpha1.TriggerRedrive {
-		want := p.workers(next.Visible, st.Throughput)
-		return want > r.Workers && want != p.workers(last.Visible, st.Throughput)
+		return p.workers(next.Visible, st.Throughput) > r.Workers
 	}
 	return false
 }

@@ -60,6 +60,8 @@ func TestObservationMattersOnlyWhenItCanChangeTheDecision(t *testing.T) {
 			last: queue(5, at, oldest(2*time.Minute, t0)), next: queue(5, at, oldest(2*time.Minute, t0.Add(-plan.StaleAfter-time.Second))), want: true},
 		{name: "active run: the backlog needs more workers", qd: drainer(depthTrigger(1000), workers(1000, 1, 10), activeRun(1, v1alpha1.TriggerQueueDepth, t0, 2, 2000)),
 			last: queue(2000, at), next: queue(4500, at), want: true},
+		{name: "active run: still more workers wanted than it has", qd: drainer(depthTrigger(1000), workers(1000, 1, 10), activeRun(1, v1alpha1.TriggerQueueDepth, t0, 2, 2000)),
+			last: queue(4500, at), next: queue(4600, at), want: true},
 		{name: "active run: the backlog shrinks", qd: drainer(depthTrigger(1000), workers(1000, 1, 10), activeRun(1, v1alpha1.TriggerQueueDepth, t0, 2, 2000)),
 			last: queue(2000, at), next: queue(1500, at), want: false},
 		{name: "active run at max workers: more backlog does not matter", qd: drainer(depthTrigger(1000), workers(1000, 1, 2), activeRun(1, v1alpha1.TriggerQueueDepth, t0, 2, 2000)),

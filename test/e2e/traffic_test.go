@@ -62,7 +62,10 @@ func scaleUpAfterAWorkerExitedStartsPods(t *testing.T) {
 	// One message takes 15 s, so its worker stays while the other, finding
 	// the queue empty, exits; the others take 20 ms.
 	tmpl := workerTemplate("sh", "-c", `read -r body; case "$body" in slow*) sleep 15;; *) sleep 0.02;; esac`)
-	tmpl.Spec.Template.Spec.Containers[0].Args = append([]string{"--concurrency=4"}, tmpl.Spec.Template.Spec.Containers[0].Args...)
+	// Few receivers, as for any slow handler: with the default 64, the
+	// worker still running would take 640 of the burst into its hands at
+	// once, and the backlog the run is sized by would be the rest.
+	tmpl.Spec.Template.Spec.Containers[0].Args = append([]string{"--concurrency=4", "--receivers=4"}, tmpl.Spec.Template.Spec.Containers[0].Args...)
 	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](1)}, tmpl, func(spec *v1alpha1.QueueDrainerSpec) {
 		spec.Workers = v1alpha1.WorkerPolicy{MessagesPerWorker: burst / wantWorkers, Min: 2, Max: wantWorkers}
 	})
