@@ -99,12 +99,12 @@ func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time,
 	return v
 }
 
-// keepQueueStatus keeps the previous status.queue when the only news is
-// in its live numbers (the counts, the age, observedAt) and they were
-// observed less than a status refresh after the previous ones, so that an unchanged drainer's
-// status is written at most once a refresh. Anything else that changed in
-// status carries the new numbers along; so do a queue becoming empty or
-// not, the age becoming known or unknown, and any change of the
+// keepQueueStatus keeps the previous status.queue when the only news is in
+// its live numbers (the counts, the age, observedAt) and they were observed
+// less than a status refresh after the previous ones, so that an unchanged
+// drainer's status is written at most once a refresh. Anything else that
+// changed in status carries the new numbers along; so do a queue becoming
+// empty or not, the age becoming known or unknown, and any change of the
 // dead-letter queue.
 func keepQueueStatus(st, prev *v1alpha1.QueueDrainerStatus, p policy) {
 	old, cur := prev.Queue, st.Queue
