@@ -39,8 +39,10 @@ import (
 // together (an elastic Indexed Job) starts the new indexes at any time.
 // A failed worker's replacement starts only once it has fully terminated
 // (podReplacementPolicy Failed), so the two never hold messages at once.
+// Every container gets the queue, the run and the region, then consumerEnv
+// (the manager's --consumer-env), each unless it sets the variable itself.
 // The owner reference is set by the caller.
-func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
+func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, consumerEnv []corev1.EnvVar) *batchv1.Job {
 	tmpl := qd.Spec.JobTemplate.DeepCopy()
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
@@ -76,6 +78,7 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart) *batchv1.Job {
 	if region != "" {
 		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvRegion, Value: region})
 	}
+	env = withDefaults(env, consumerEnv)
 	pod := &job.Spec.Template.Spec
 	for _, cs := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
 		for i := range cs {
@@ -95,8 +98,8 @@ const DefaultRedriveImage = "ghcr.io/queuedrainer/drain-worker:latest"
 // security context; the first container's environment and security
 // context, which carry the AWS settings), but with the operator's mover
 // instead of the template's containers.
-func redriveJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, image string) *batchv1.Job {
-	drain := runJob(qd, run)
+func redriveJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, image string, consumerEnv []corev1.EnvVar) *batchv1.Job {
+	drain := runJob(qd, run, consumerEnv)
 	pod := &drain.Spec.Template.Spec
 	var first corev1.Container
 	if len(pod.Containers) > 0 {

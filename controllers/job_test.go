@@ -49,7 +49,8 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 			}}}},
 		},
 	}
-	job := redriveJob(qd, &plan.RunStart{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1, RedriveFrom: dlq}, "mover:1")
+	job := redriveJob(qd, &plan.RunStart{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1, RedriveFrom: dlq}, "mover:1",
+		[]corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://platform-default"}, {Name: "HTTPS_PROXY", Value: "http://proxy:3128"}})
 	pod := job.Spec.Template.Spec
 	if len(pod.InitContainers) != 0 || len(pod.Containers) != 1 {
 		t.Fatalf("init containers %v, containers %v; want the mover alone", pod.InitContainers, pod.Containers)
@@ -65,8 +66,9 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 		}
 		env[e.Name] = e.Value
 	}
-	if env[v1alpha1.EnvQueueURL] != dlq || env["AWS_ENDPOINT_URL_SQS"] != "http://127.0.0.1:4566" || env[v1alpha1.EnvRun] != "orders-7" {
-		t.Errorf("env %v, want QUEUE_URL the dead-letter queue, the template's AWS settings and the run", env)
+	if env[v1alpha1.EnvQueueURL] != dlq || env["AWS_ENDPOINT_URL_SQS"] != "http://127.0.0.1:4566" || env[v1alpha1.EnvRun] != "orders-7" ||
+		env["HTTPS_PROXY"] != "http://proxy:3128" {
+		t.Errorf("env %v, want QUEUE_URL the dead-letter queue, the template's AWS settings, the consumer env and the run", env)
 	}
 	if pod.ServiceAccountName != "orders-drain" || pod.NodeSelector["pool"] != "batch" || ptr.Deref(job.Spec.BackoffLimit, 0) != 2 {
 		t.Errorf("pod %+v, want the template's service account, placement and backoff limit", pod)
@@ -74,5 +76,46 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 	if job.Name != "orders-7" || job.Labels[v1alpha1.RunLabel] != "orders-7" || job.Annotations[v1alpha1.TriggerAnnotation] != "Redrive" ||
 		ptr.Deref(job.Spec.Completions, 0) != 1 {
 		t.Errorf("job %s labels %v annotations %v completions %v", job.Name, job.Labels, job.Annotations, job.Spec.Completions)
+	}
+}
+
+// The manager's consumer env reaches every container of a run's pods, the
+// handler sidecar too, after what the template and the operator set.
+func TestRunJobGivesEveryContainerTheConsumerEnvUnlessSetBefore(t *testing.T) {
+	qd := &v1alpha1.QueueDrainer{
+		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
+		Spec: v1alpha1.QueueDrainerSpec{
+			Queue: v1alpha1.QueueSpec{URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"},
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				InitContainers: []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+				Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1",
+					Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://own"}}}},
+			}}}},
+		},
+	}
+	consumerEnv := []corev1.EnvVar{
+		{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://emulator:4566"},
+		{Name: "AWS_ENDPOINT_URL_CLOUDWATCH", Value: "http://emulator:4567"},
+		{Name: v1alpha1.EnvRegion, Value: "us-east-1"},
+	}
+	job := runJob(qd, &plan.RunStart{Name: "orders-1", Trigger: v1alpha1.TriggerManual, Workers: 2}, consumerEnv)
+	want := map[string]map[string]string{
+		"handler": {"AWS_ENDPOINT_URL_SQS": "http://emulator:4566", "AWS_ENDPOINT_URL_CLOUDWATCH": "http://emulator:4567",
+			v1alpha1.EnvRegion: "eu-west-1", v1alpha1.EnvRun: "orders-1", v1alpha1.EnvQueueURL: qd.Spec.Queue.URL},
+		"consumer": {"AWS_ENDPOINT_URL_SQS": "http://own", "AWS_ENDPOINT_URL_CLOUDWATCH": "http://emulator:4567",
+			v1alpha1.EnvRegion: "eu-west-1", v1alpha1.EnvRun: "orders-1", v1alpha1.EnvQueueURL: qd.Spec.Queue.URL},
+	}
+	pod := job.Spec.Template.Spec
+	for _, c := range append(pod.InitContainers, pod.Containers...) {
+		got := map[string]string{}
+		for _, e := range c.Env {
+			if _, dup := got[e.Name]; dup {
+				t.Errorf("%s: %s set twice", c.Name, e.Name)
+			}
+			got[e.Name] = e.Value
+		}
+		if !reflect.DeepEqual(got, want[c.Name]) {
+			t.Errorf("%s env %v, want %v (the template's own value, then the operator's region from the URL, win)", c.Name, got, want[c.Name])
+		}
 	}
 }

@@ -65,6 +65,10 @@ type QueueDrainerReconciler struct {
 	PendingGrace time.Duration
 	// RedriveImage runs Redrive runs; DefaultRedriveImage when empty.
 	RedriveImage string
+	// ConsumerEnv is set in the containers of every run's pods that do not
+	// set the variable themselves: endpoints and settings the platform gives
+	// all consumers (an emulator's AWS_ENDPOINT_URL_SQS, a proxy).
+	ConsumerEnv []corev1.EnvVar
 	// StatusRefresh is how often an otherwise unchanged drainer's status
 	// renews its queue counts; plan.DefaultStatusRefresh when zero.
 	StatusRefresh time.Duration
@@ -285,9 +289,9 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 	if d.Start == nil {
 		return false, nil
 	}
-	job := runJob(qd, d.Start)
+	job := runJob(qd, d.Start, r.ConsumerEnv)
 	if d.Start.Trigger == v1alpha1.TriggerRedrive {
-		job = redriveJob(qd, d.Start, cmp.Or(r.RedriveImage, DefaultRedriveImage))
+		job = redriveJob(qd, d.Start, cmp.Or(r.RedriveImage, DefaultRedriveImage), r.ConsumerEnv)
 	}
 	if err := controllerutil.SetControllerReference(qd, job, r.Scheme()); err != nil {
 		return false, err

@@ -20,6 +20,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	_ "time/tzdata" // schedules name IANA time zones; the image has no zoneinfo
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
@@ -43,10 +45,10 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, allowedRoles, redriveImage string
-		leaderElect                                        bool
-		concurrency, sqsConcurrency                        int
-		cloudWatchPeriod, pendingGrace, statusRefresh      time.Duration
+		metricsAddr, probeAddr, allowedRoles, redriveImage, consumerEnvNames string
+		leaderElect                                                          bool
+		concurrency, sqsConcurrency                                          int
+		cloudWatchPeriod, pendingGrace, statusRefresh                        time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
@@ -58,11 +60,15 @@ func main() {
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
 	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace, "How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
 	flag.StringVar(&redriveImage, "redrive-image", controllers.DefaultRedriveImage, "The drain-worker image that Redrive runs (the redrive-requested-at annotation) use to move a dead-letter queue's messages back.")
+	flag.StringVar(&consumerEnvNames, "consumer-env", "", "Comma-separated names of variables of the manager's own environment to set in every consumer container that does not set them itself: endpoints and settings for all consumers (AWS_ENDPOINT_URL_SQS of an emulator, a proxy), not credentials, which consumers get from their service account.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+
+	consumerEnv, err := environment(splitList(consumerEnvNames))
+	must(err, "reading --consumer-env")
 
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme), "registering Kubernetes types")
@@ -108,6 +114,7 @@ func main() {
 		MaxConcurrentReconciles: concurrency,
 		PendingGrace:            pendingGrace,
 		RedriveImage:            redriveImage,
+		ConsumerEnv:             consumerEnv,
 		StatusRefresh:           statusRefresh,
 	}
 	must(reconciler.SetupWithManager(mgr), "setting up the QueueDrainer controller")
@@ -116,11 +123,25 @@ func main() {
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping), "adding health check")
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping), "adding ready check")
 
-	log.Info("starting manager", "allowedRoleARNs", observer.AllowedRoleARNs)
+	log.Info("starting manager", "allowedRoleARNs", observer.AllowedRoleARNs, "consumerEnv", splitList(consumerEnvNames))
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
+}
+
+// environment is the manager's own value of each named variable; a name
+// it does not set is an error, most likely a typo in the deployment.
+func environment(names []string) ([]corev1.EnvVar, error) {
+	env := make([]corev1.EnvVar, 0, len(names))
+	for _, name := range names {
+		value, ok := os.LookupEnv(name)
+		if !ok {
+			return nil, fmt.Errorf("%s is not set in the manager's environment", name)
+		}
+		env = append(env, corev1.EnvVar{Name: name, Value: value})
+	}
+	return env, nil
 }
 
 func splitList(s string) []string {

@@ -185,16 +185,24 @@ func run(ctx context.Context, kubeBin, binDir, kustomize string, o options) erro
 	}
 	fmt.Printf(`
 The emulators: SQS (fauxqs) at %s, CloudWatch (the simulator) at %s.
-Explore the cluster and the emulators while the demo runs; in another shell:
+The operator passes their endpoints and test credentials to every consumer
+pod (--consumer-env), so a drainer needs none of its own.
+
+Try your own while the demo runs; in another shell:
   export KUBECONFIG=%s
   export PATH=%s:%s:$PATH   # kubectl, the kubectl queuedrainer plugin, loadgen
   export %s
   kubectl get qd,jobs,pods -A
-  kubectl queuedrainer status %[7]s -n demo
-  loadgen --queue-url %[8]s --count 5000   # past the 1,000 threshold: a new run after the 1m cooldown
-  kubectl queuedrainer drain %[7]s -n demo --wait   # or ask for a run now
-Control-plane logs: %[9]s; pod logs: %[10]s/pods/.
-`, stack.SQSEndpoint, stack.CloudWatchEndpoint, stack.Kubeconfig, kubeBin, binDir, envLine(stack.AWSEnv()), names[0], emulator.CanonicalURL(names[0]), stack.LogDir, dir)
+  # 1. a second queue, with a dead-letter queue, and 2,000 messages in it
+  loadgen --queue-url %s --create --dead-letter payments-dlq --max-receive-count 3 --count 2000
+  # 2. its drainer (below its 5,000 depth trigger: it waits to be asked)
+  kubectl apply -f %s
+  # 3. ask for a drain and follow it to its end
+  kubectl queuedrainer drain payments -n demo --wait
+  kubectl queuedrainer status -n demo
+Control-plane logs: %s; pod logs: %s/pods/.
+`, stack.SQSEndpoint, stack.CloudWatchEndpoint, stack.Kubeconfig, kubeBin, binDir, envLine(stack.AWSEnv()),
+		emulator.CanonicalURL("payments"), filepath.Join(localcluster.RepoRoot(), "hack", "demo", "try-it.yaml"), stack.LogDir, dir)
 	if o.exit {
 		return nil
 	}
@@ -241,8 +249,9 @@ func load(ctx context.Context, stack *localcluster.Stack, binDir string, names [
 }
 
 // applyDrainers applies the manifest's QueueDrainer in the namespace demo,
-// once per queue, named after it, with the emulators' endpoints in its
-// worker's env.
+// once per queue, named after it. The emulators' endpoints reach its pods
+// from the operator (--consumer-env), as they would for a drainer applied
+// by hand.
 func applyDrainers(ctx context.Context, stack *localcluster.Stack, k8s client.Client, manifest string, names []string, maxWorkers int) ([]types.NamespacedName, error) {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
@@ -266,10 +275,6 @@ func applyDrainers(ctx context.Context, stack *localcluster.Stack, k8s client.Cl
 		qd.Spec.Queue.URL = emulator.CanonicalURL(name)
 		if maxWorkers > 0 {
 			qd.Spec.Workers.Max = int32(maxWorkers)
-		}
-		for i := range qd.Spec.JobTemplate.Spec.Template.Spec.Containers {
-			c := &qd.Spec.JobTemplate.Spec.Template.Spec.Containers[i]
-			c.Env = append(c.Env, stack.AWSEnv()...)
 		}
 		u, err := localcluster.ForApply(&qd)
 		if err != nil {

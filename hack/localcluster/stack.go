@@ -183,14 +183,8 @@ func (s *Stack) DeployOperator(ctx context.Context, kustomize string, cloudWatch
 		return err
 	}
 	err = ChangeManager(objs, ManagerChanges{
-		Env: s.AWSEnv(),
-		// Pods share the host's network here: let the kernel pick the
-		// metrics and probe ports so that replicas do not collide.
-		Args: append([]string{
-			"--metrics-bind-address=127.0.0.1:0",
-			"--health-probe-bind-address=127.0.0.1:0",
-			"--cloudwatch-period=" + cloudWatchPeriod.String(),
-		}, args...),
+		Env:  s.AWSEnv(),
+		Args: append(s.ManagerArgs(cloudWatchPeriod), args...),
 	})
 	if err != nil {
 		return err
@@ -199,6 +193,25 @@ func (s *Stack) DeployOperator(ctx context.Context, kustomize string, cloudWatch
 		return err
 	}
 	return s.WaitAvailable(ctx, OperatorNamespace, OperatorDeployment, 2*time.Minute)
+}
+
+// ManagerArgs are the manager's flags for this stack, however it is
+// deployed: pods share the host's network here, so the kernel picks the
+// metrics and probe ports (replicas and a rolling update's new pod do not
+// collide); the emulators' variables of AWSEnv, which the manager has too,
+// are passed on to every consumer pod (--consumer-env), so that drainers
+// need no AWS settings of their own.
+func (s *Stack) ManagerArgs(cloudWatchPeriod time.Duration) []string {
+	names := make([]string, 0, len(s.AWSEnv()))
+	for _, e := range s.AWSEnv() {
+		names = append(names, e.Name)
+	}
+	return []string{
+		"--metrics-bind-address=127.0.0.1:0",
+		"--health-probe-bind-address=127.0.0.1:0",
+		"--cloudwatch-period=" + cloudWatchPeriod.String(),
+		"--consumer-env=" + strings.Join(names, ","),
+	}
 }
 
 // AWSEnv is the environment a pod needs to reach the emulators: the

@@ -158,7 +158,7 @@ func httpWorkerTemplate() batchv1.JobTemplateSpec {
 				// backlog evenly to the end.
 				Args: []string{"--wait-time=2s", "--grace-period=2s", "--receivers=4", "--concurrency=" + handlerParallel,
 					"--http", "http://$(POD_IP):8080/"},
-				Env: append([]corev1.EnvVar{podIP}, stack.AWSEnv()...),
+				Env: []corev1.EnvVar{podIP},
 			}},
 		}},
 	}}

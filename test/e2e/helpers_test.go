@@ -67,7 +67,8 @@ func workerTemplate(handler ...string) batchv1.JobTemplateSpec {
 				Name:  "drain-worker",
 				Image: localcluster.WorkerImage + ":latest",
 				Args:  args,
-				Env:   stack.AWSEnv(),
+				// The emulators' endpoints and credentials come from the
+				// operator (--consumer-env), as in the demo.
 			}},
 		}},
 	}}
