@@ -14,10 +14,12 @@ KUBECTL ?= kubectl
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 PROMTOOL ?= $(LOCALBIN)/promtool
+HELM ?= $(LOCALBIN)/helm
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
+HELM_VERSION ?= v4.3.1
 
 # Extra flags for `go test`, e.g. `make test TEST_FLAGS='-run TestDrain -v'`.
 TEST_FLAGS ?=
@@ -49,9 +51,17 @@ help: ## Display this help.
 
 ##@ Development
 
+# After controller-gen, the Helm chart's copies of what it renders from the
+# same sources (charts/queue-drainer/files: the CRD, the RBAC rules, the
+# alerts and the dashboard); test/chart checks they are identical.
 .PHONY: manifests
 manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -rf charts/queue-drainer/files && mkdir -p charts/queue-drainer/files/crds charts/queue-drainer/files/rbac charts/queue-drainer/files/prometheus charts/queue-drainer/files/grafana
+	cp config/crd/bases/*.yaml charts/queue-drainer/files/crds/
+	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/queuedrainer_editor_role.yaml config/rbac/queuedrainer_viewer_role.yaml charts/queue-drainer/files/rbac/
+	cp config/prometheus/rules.yaml charts/queue-drainer/files/prometheus/
+	cp config/grafana/queue-drainer-dashboard.json charts/queue-drainer/files/grafana/
 
 .PHONY: generate
 generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
@@ -70,7 +80,7 @@ vet: ## Run go vet against code.
 # cached outside the repo. A KUBEBUILDER_ASSETS set by the caller wins.
 # Then the end-to-end suite (test-e2e) runs on a local cluster.
 .PHONY: test
-test: manifests generate emulators kustomize promtool ## Run all tests: unit, envtest (real kube-apiserver and etcd), the AWS emulators, fuzz (briefly), then end to end.
+test: manifests generate emulators kustomize promtool helm ## Run all tests: unit, envtest (real kube-apiserver and etcd), the AWS emulators, fuzz (briefly), then end to end.
 	@assets="$${KUBEBUILDER_ASSETS:-}"; \
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -110,7 +120,7 @@ E2E_FLAGS ?=
 # join the cached binaries on the first run) and prints its measurements
 # as FIGURE lines.
 .PHONY: test-e2e
-test-e2e: emulators kustomize ## Run the end-to-end suite: the operator in a local cluster draining fauxqs queues.
+test-e2e: emulators kustomize helm ## Run the end-to-end suite: the operator in a local cluster draining fauxqs queues.
 	go test ./test/e2e -count=1 -v -timeout 30m $(E2E_FLAGS)
 
 # The demo's own flags, e.g. DEMO_FLAGS='--messages 10000 --exit'.
@@ -233,6 +243,13 @@ endif
 controller-gen: | $(LOCALBIN) ## Download controller-gen locally if necessary.
 ifeq ($(origin CONTROLLER_GEN),file)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+endif
+
+# helm, for the chart's tests: test/chart (lint, template) and test/e2e (install, upgrade).
+.PHONY: helm
+helm: | $(LOCALBIN) ## Download helm locally if necessary.
+ifeq ($(origin HELM),file)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
 endif
 
 # promtool (`promtool check rules`, `promtool test rules` for config/prometheus)

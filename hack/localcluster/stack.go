@@ -42,6 +42,9 @@ const (
 	// OperatorNamespace and OperatorDeployment are config/default's names.
 	OperatorNamespace  = "queue-drainer-system"
 	OperatorDeployment = "queue-drainer-controller-manager"
+	// ManagerImage is the Helm chart's manager image (config/manager's is
+	// "controller").
+	ManagerImage = "ghcr.io/queuedrainer/queue-drainer"
 	// WorkerImage is the drain-worker image the samples use.
 	WorkerImage = "ghcr.io/queuedrainer/drain-worker"
 	// ShellImage runs its command from the host's PATH (sh, true, ...).
@@ -154,6 +157,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		KubeBinDir: o.KubeBinDir,
 		Images: map[string]string{
 			"controller": filepath.Join(o.BinDir, "manager"), // config/manager's image
+			ManagerImage: filepath.Join(o.BinDir, "manager"),
 			WorkerImage:  filepath.Join(o.BinDir, "drain-worker"),
 			HandlerImage: filepath.Join(o.BinDir, HandlerBinary),
 			ShellImage:   "",
