@@ -67,13 +67,18 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+# Two Go modules: the product (go.mod: api, controllers, internal, cmd,
+# testutil) and its test infrastructure (test/go.mod), which imports the
+# product and never the reverse. fmt, vet and test cover both.
 .PHONY: fmt
-fmt: ## Run go fmt against code.
+fmt: ## Run go fmt against code (both modules).
 	go fmt ./...
+	cd test && go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet against code.
+vet: ## Run go vet against code (both modules).
 	go vet ./...
+	cd test && go vet ./...
 
 # The API server and etcd for envtest are built from their Go modules by
 # hack/kube-binaries.sh (first run: several minutes, progress on stderr) and
@@ -85,32 +90,36 @@ test: manifests generate emulators kustomize promtool helm ## Run all tests: uni
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	export KUBEBUILDER_ASSETS="$$assets"; \
-	echo "go test \$$(go list ./... | grep -v /test/e2e) -count=1 $(TEST_FLAGS)"; \
-	go test $$(go list ./... | grep -v /test/e2e) -count=1 $(TEST_FLAGS)
+	echo "go test ./... -count=1 $(TEST_FLAGS)"; \
+	go test ./... -count=1 $(TEST_FLAGS); \
+	echo "cd test && go test \$$(go list ./... | grep -v /e2e) -count=1 $(TEST_FLAGS)"; \
+	cd test && go test $$(go list ./... | grep -v /e2e) -count=1 $(TEST_FLAGS)
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory test-e2e
 
-# Every fuzz target, as package:Target:executions. Budgets are execution
-# counts, not durations: with a duration, Go 1.26's fuzz coordinator can fail a
-# clean run with a bare "context deadline exceeded" when the time runs out
-# (golang/go#75804); a count never arms that deadline. Each count is about 5 s
-# on 2 cores; `make fuzz FUZZ_SCALE=24` runs every target about 2 minutes.
+# Every fuzz target, as module:package:Target:executions, the module being
+# the directory of its go.mod (. the product, test the test module). Budgets
+# are execution counts, not durations: with a duration, Go 1.26's fuzz
+# coordinator can fail a clean run with a bare "context deadline exceeded"
+# when the time runs out (golang/go#75804); a count never arms that deadline.
+# Each count is about 5 s on 2 cores; `make fuzz FUZZ_SCALE=24` runs every
+# target about 2 minutes.
 FUZZ_TARGETS := \
-	./internal/plan:FuzzDecideInvariants:40000 \
-	./internal/plan:FuzzSchedule:70000 \
-	./internal/queueurl:FuzzParse:350000 \
-	./test/emulator/cwsim:FuzzDecodeRequest:50000 \
-	./internal/worker:FuzzWorkUnits:80000 \
-	./internal/worker:FuzzMessageToHTTPHandler:7000 \
-	./internal/drainsummary:FuzzParse:150000
+	.:./internal/plan:FuzzDecideInvariants:40000 \
+	.:./internal/plan:FuzzSchedule:70000 \
+	.:./internal/queueurl:FuzzParse:350000 \
+	test:./emulator/cwsim:FuzzDecodeRequest:50000 \
+	.:./internal/worker:FuzzWorkUnits:80000 \
+	.:./internal/worker:FuzzMessageToHTTPHandler:7000 \
+	.:./internal/drainsummary:FuzzParse:150000
 FUZZ_SCALE ?= 1
 
 .PHONY: fuzz
 fuzz: emulators ## Run each fuzz target for its execution budget times FUZZ_SCALE (default 1, about 5 s each).
 	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; execs=$$(( $${rest#*:} * $(FUZZ_SCALE) )); \
-		echo "go test $$pkg -run '^$$' -fuzz '^$$name\$$' -fuzztime $${execs}x"; \
-		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $${execs}x -fuzzminimizetime 5s || exit 1; \
+		mod=$${t%%:*}; rest=$${t#*:}; pkg=$${rest%%:*}; rest=$${rest#*:}; name=$${rest%%:*}; execs=$$(( $${rest#*:} * $(FUZZ_SCALE) )); \
+		echo "(cd $$mod && go test $$pkg -run '^$$' -fuzz '^$$name\$$' -fuzztime $${execs}x)"; \
+		(cd $$mod && go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $${execs}x -fuzzminimizetime 5s) || exit 1; \
 	done
 
 # Extra flags for the end-to-end suite, e.g. E2E_FLAGS='-run TestEndToEnd/side_by_side/Manual'.
@@ -121,7 +130,7 @@ E2E_FLAGS ?=
 # as FIGURE lines.
 .PHONY: test-e2e
 test-e2e: emulators kustomize helm ## Run the end-to-end suite: the operator in a local cluster draining fauxqs queues.
-	go test ./test/e2e -count=1 -v -timeout 30m $(E2E_FLAGS)
+	cd test && go test ./e2e -count=1 -v -timeout 30m $(E2E_FLAGS)
 
 # The demo's own flags, e.g. DEMO_FLAGS='--messages 10000 --exit'.
 DEMO_FLAGS ?=
@@ -129,7 +138,8 @@ DEMO_FLAGS ?=
 .PHONY: demo
 demo: emulators kustomize | $(LOCALBIN) ## Drain a queue before your eyes: a local cluster, the SQS emulator, the operator and 50,000 messages.
 	@echo "==> building the operator, drain-worker, the kubectl plugin, loadgen and the no-op HTTP handler"
-	@go build -o $(LOCALBIN)/ ./cmd/manager ./cmd/drain-worker ./cmd/kubectl-queuedrainer ./hack/loadgen ./hack/demo ./hack/noophttp
+	@go build -o $(LOCALBIN)/ ./cmd/manager ./cmd/drain-worker ./cmd/kubectl-queuedrainer
+	@cd test && go build -o $(LOCALBIN)/ ./cmd/loadgen ./cmd/demo ./cmd/noophttp
 	@echo "==> building (first run) or reusing etcd and the Kubernetes binaries"
 	@kube="$$(hack/kube-binaries.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl | tail -n 1)"; \
 	exec $(LOCALBIN)/demo --kube-bin "$$kube" --bin $(LOCALBIN) --kustomize $(KUSTOMIZE) $(DEMO_FLAGS)
@@ -137,26 +147,32 @@ demo: emulators kustomize | $(LOCALBIN) ## Drain a queue before your eyes: a loc
 # One fauxqs on loopback; rounds of: the drain engine (worker.Run), a naive
 # consumer like the public write-up's, and the emulator's own ceiling.
 # Extra flags: `make bench-worker BENCH_FLAGS='--rounds 5 --cpuprofile worker.pprof'`
-# (`go run ./hack/benchworker --help` lists them).
+# (`cd test && go run ./cmd/benchworker --help` lists them). It is built from
+# the test module and runs in the repository root, where relative paths in
+# BENCH_FLAGS start.
 BENCH_FLAGS ?=
 
 .PHONY: bench-worker
-bench-worker: emulators ## Benchmark the drain engine against fauxqs: msg/s and CPU per 1k messages vs a naive consumer and the emulator's ceiling.
-	go run ./hack/benchworker $(BENCH_FLAGS)
+bench-worker: emulators | $(LOCALBIN) ## Benchmark the drain engine against fauxqs: msg/s and CPU per 1k messages vs a naive consumer and the emulator's ceiling.
+	cd test && go build -o $(LOCALBIN)/ ./cmd/benchworker
+	$(LOCALBIN)/benchworker $(BENCH_FLAGS)
 
 # The manager binary as its own process, with N drainers (pollInterval 10s)
 # against envtest, fauxqs behind the fault proxy and the CloudWatch
 # simulator: start-up, steady-state status writes and SQS calls, poll gaps,
 # latencies, 5% faulty queues and a full outage, side by side per N, with
 # the targets. `make bench-scale N=2000`; more flags in BENCH_FLAGS
-# (`go run ./hack/benchscale --help`). About 8 minutes per size.
+# (`cd test && go run ./cmd/benchscale --help`). About 8 minutes per size.
+# Built from the test module like bench-worker; it builds ./cmd/manager in
+# the repository root.
 N ?= 1000,5000
 
 .PHONY: bench-scale
-bench-scale: emulators manifests ## Benchmark one operator for N = 1,000 and 5,000 drainers (N=... to choose): status writes, poll gaps, latencies, faulty queues, outage.
+bench-scale: emulators manifests | $(LOCALBIN) ## Benchmark one operator for N = 1,000 and 5,000 drainers (N=... to choose): status writes, poll gaps, latencies, faulty queues, outage.
 	@assets="$${KUBEBUILDER_ASSETS:-}"; \
 	if [ -z "$$assets" ]; then assets="$$(hack/kube-binaries.sh kube-apiserver etcd | tail -n 1)"; fi; \
-	go run ./hack/benchscale --kube-assets "$$assets" --n "$(N)" $(BENCH_FLAGS)
+	(cd test && go build -o $(LOCALBIN)/ ./cmd/benchscale); \
+	$(LOCALBIN)/benchscale --kube-assets "$$assets" --n "$(N)" $(BENCH_FLAGS)
 
 .PHONY: envtest
 envtest: ## Build (or reuse) kube-apiserver and etcd for envtest; prints the KUBEBUILDER_ASSETS directory.

@@ -42,7 +42,7 @@ import (
 // Every container gets the queue, the run and the region, then consumerEnv
 // (the manager's --consumer-env), each unless it sets the variable itself.
 // The owner reference is set by the caller.
-func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, consumerEnv []corev1.EnvVar) *batchv1.Job {
+func runJob(qd *v1alpha1.QueueDrainer, run *v1alpha1.ActiveRun, consumerEnv []corev1.EnvVar) *batchv1.Job {
 	tmpl := qd.Spec.JobTemplate.DeepCopy()
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
@@ -70,10 +70,7 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, consumerEnv []corev1.
 		job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
 
-	region := qd.Spec.Queue.Region
-	if region == "" {
-		region = queueurl.Region(qd.Spec.Queue.URL)
-	}
+	region := queueurl.Region(qd.Spec.Queue.URL, qd.Spec.Queue.Region)
 	env := []corev1.EnvVar{{Name: v1alpha1.EnvQueueURL, Value: qd.Spec.Queue.URL}, {Name: v1alpha1.EnvRun, Value: run.Name}}
 	if region != "" {
 		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvRegion, Value: region})
@@ -93,12 +90,12 @@ func runJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, consumerEnv []corev1.
 const DefaultRedriveImage = "ghcr.io/queuedrainer/drain-worker:latest"
 
 // redriveJob builds the Job of a Redrive run: one drain-worker in redrive
-// mode, draining the dead-letter queue into the queue. It runs as the
+// mode, draining the dead-letter queue from into the queue. It runs as the
 // template's pods do (service account, so the same AWS role; placement;
 // security context; the first container's environment and security
 // context, which carry the AWS settings), but with the operator's mover
 // instead of the template's containers.
-func redriveJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, image string, consumerEnv []corev1.EnvVar) *batchv1.Job {
+func redriveJob(qd *v1alpha1.QueueDrainer, run *v1alpha1.ActiveRun, from, image string, consumerEnv []corev1.EnvVar) *batchv1.Job {
 	drain := runJob(qd, run, consumerEnv)
 	pod := &drain.Spec.Template.Spec
 	var first corev1.Container
@@ -111,7 +108,7 @@ func redriveJob(qd *v1alpha1.QueueDrainer, run *plan.RunStart, image string, con
 		Name:            "redrive",
 		Image:           image,
 		Args:            []string{"--redrive-to=" + qd.Spec.Queue.URL},
-		Env:             append([]corev1.EnvVar{{Name: v1alpha1.EnvQueueURL, Value: run.RedriveFrom}}, env...),
+		Env:             append([]corev1.EnvVar{{Name: v1alpha1.EnvQueueURL, Value: from}}, env...),
 		EnvFrom:         first.EnvFrom,
 		Resources:       first.Resources,
 		SecurityContext: first.SecurityContext,

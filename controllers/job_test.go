@@ -27,7 +27,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 // A Redrive run's Job runs the operator's mover as the template's pods run
@@ -49,7 +48,7 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 			}}}},
 		},
 	}
-	job := redriveJob(qd, &plan.RunStart{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1, RedriveFrom: dlq}, "mover:1",
+	job := redriveJob(qd, &v1alpha1.ActiveRun{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1}, dlq, "mover:1",
 		[]corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://platform-default"}, {Name: "HTTPS_PROXY", Value: "http://proxy:3128"}})
 	pod := job.Spec.Template.Spec
 	if len(pod.InitContainers) != 0 || len(pod.Containers) != 1 {
@@ -98,7 +97,7 @@ func TestRunJobGivesEveryContainerTheConsumerEnvUnlessSetBefore(t *testing.T) {
 		{Name: "AWS_ENDPOINT_URL_CLOUDWATCH", Value: "http://emulator:4567"},
 		{Name: v1alpha1.EnvRegion, Value: "us-east-1"},
 	}
-	job := runJob(qd, &plan.RunStart{Name: "orders-1", Trigger: v1alpha1.TriggerManual, Workers: 2}, consumerEnv)
+	job := runJob(qd, &v1alpha1.ActiveRun{Name: "orders-1", Trigger: v1alpha1.TriggerManual, Workers: 2}, consumerEnv)
 	want := map[string]map[string]string{
 		"handler": {"AWS_ENDPOINT_URL_SQS": "http://emulator:4566", "AWS_ENDPOINT_URL_CLOUDWATCH": "http://emulator:4567",
 			v1alpha1.EnvRegion: "eu-west-1", v1alpha1.EnvRun: "orders-1", v1alpha1.EnvQueueURL: qd.Spec.Queue.URL},

@@ -27,65 +27,77 @@ import (
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
+// The metrics' namespace (their names' prefix) and labels. A drainer's
+// series carry its namespace and name.
+const (
+	metricsNamespace = "queuedrainer"
+	labelNamespace   = "namespace"
+	labelName        = "name"
+	labelTrigger     = "trigger"
+	labelResult      = "result"
+)
+
+var drainerLabels = []string{labelNamespace, labelName}
+
 // Metrics on controller-runtime's registry, served by the manager's metrics endpoint.
 var (
 	queueVisible = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "queue_visible_messages",
+		Namespace: metricsNamespace, Name: "queue_visible_messages",
 		Help: "Visible messages in the drainer's queue (SQS ApproximateNumberOfMessages).",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	queueInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "queue_in_flight_messages",
+		Namespace: metricsNamespace, Name: "queue_in_flight_messages",
 		Help: "Messages received but not deleted (SQS ApproximateNumberOfMessagesNotVisible).",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	queueOldestAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "queue_oldest_message_age_seconds",
+		Namespace: metricsNamespace, Name: "queue_oldest_message_age_seconds",
 		Help: "Age of the oldest message from CloudWatch; absent while unknown or stale.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	queueReachable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "queue_reachable",
+		Namespace: metricsNamespace, Name: "queue_reachable",
 		Help: "1 when SQS answered the drainer's last observation, 0 when it could not be asked.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	deadLetterVisible = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "dead_letter_visible_messages",
+		Namespace: metricsNamespace, Name: "dead_letter_visible_messages",
 		Help: "Visible messages in the queue's dead-letter queue; absent when it has none.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	messagesProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "queuedrainer", Name: "messages_processed_total",
+		Namespace: metricsNamespace, Name: "messages_processed_total",
 		Help: "Messages the workers reported processed (handled and deleted), added when a run is recorded.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	messagesDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "queuedrainer", Name: "messages_dead_lettered_total",
+		Namespace: metricsNamespace, Name: "messages_dead_lettered_total",
 		Help: "Messages that reached the dead-letter queue during runs (approximate), added when a run is recorded.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	activeWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "active_run_workers",
+		Namespace: metricsNamespace, Name: "active_run_workers",
 		Help: "Parallelism of the drainer's active run (the workers it wants), 0 when idle.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	runningWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "active_run_running_workers",
+		Namespace: metricsNamespace, Name: "active_run_running_workers",
 		Help: "Workers of the drainer's active run that are running (its Job's ready pods), 0 when idle.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	pendingWorkers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "active_run_pending_workers",
+		Namespace: metricsNamespace, Name: "active_run_pending_workers",
 		Help: "Workers of the drainer's active run created and not running yet (unschedulable, pulling...), 0 when idle.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	ineffectiveRuns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "queuedrainer", Name: "ineffective_runs",
+		Namespace: metricsNamespace, Name: "ineffective_runs",
 		Help: "Runs in a row that did not reduce the drainer's backlog; above 0, trigger-started runs back off.",
-	}, []string{"namespace", "name"})
+	}, drainerLabels)
 	runsStarted = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "queuedrainer", Name: "runs_started_total",
+		Namespace: metricsNamespace, Name: "runs_started_total",
 		Help: "Drain runs started, by trigger.",
-	}, []string{"namespace", "name", "trigger"})
+	}, []string{labelNamespace, labelName, labelTrigger})
 	runsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "queuedrainer", Name: "runs_finished_total",
+		Namespace: metricsNamespace, Name: "runs_finished_total",
 		Help: "Drain runs finished, by result and trigger.",
-	}, []string{"namespace", "name", "result", "trigger"})
+	}, []string{labelNamespace, labelName, labelResult, labelTrigger})
 	runDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "queuedrainer", Name: "run_duration_seconds",
+		Namespace: metricsNamespace, Name: "run_duration_seconds",
 		Help:    "Duration of finished drain runs.",
 		Buckets: prometheus.ExponentialBuckets(10, 2, 12), // 10 s to about 5.7 h
-	}, []string{"result", "trigger"})
+	}, []string{labelResult, labelTrigger})
 )
 
 func init() {
@@ -149,7 +161,7 @@ func recordMetrics(qd *v1alpha1.QueueDrainer, st *v1alpha1.QueueDrainerStatus, s
 
 // forgetMetrics drops the series of a deleted drainer.
 func forgetMetrics(ns, name string) {
-	labels := map[string]string{"namespace": ns, "name": name}
+	labels := map[string]string{labelNamespace: ns, labelName: name}
 	for _, v := range []*prometheus.GaugeVec{queueVisible, queueInFlight, queueOldestAge, queueReachable, deadLetterVisible,
 		activeWorkers, runningWorkers, pendingWorkers, ineffectiveRuns} {
 		v.DeletePartialMatch(labels)

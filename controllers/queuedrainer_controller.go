@@ -109,23 +109,26 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The pods are read only when they have something to tell: while some
+	// wait to run, and once when plan records the run (it asks for the
+	// report then).
+	var podsErr error
 	views := make([]plan.Job, 0, len(jobs))
 	for _, j := range jobs {
 		v := jobView(j)
-		// The pods are read only when they have something to tell: once
-		// when the run is recorded, and while some wait to run.
-		wantsReport := plan.WantsReport(&qd.Status, v)
-		if waits := !v.Finished && !v.Deleting && v.Pods.Pending() > 0; wantsReport || waits {
+		if !v.Finished && !v.Deleting && v.Pods.Pending() > 0 {
 			pods, err := r.podsOf(ctx, qd, j)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
-			if wantsReport {
-				report(&v, pods)
+			v.Waiting = oldestWaiting(pods)
+		}
+		v.Report = func() plan.Report {
+			pods, err := r.podsOf(ctx, qd, j)
+			if err != nil {
+				podsErr = err
 			}
-			if waits {
-				v.Waiting = oldestWaiting(pods)
-			}
+			return report(pods)
 		}
 		views = append(views, v)
 	}
@@ -137,6 +140,9 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		PendingGrace:  r.PendingGrace,
 		StatusRefresh: r.StatusRefresh,
 	})
+	if podsErr != nil {
+		return ctrl.Result{}, podsErr // a run recorded without its pods' counts would keep the gap
+	}
 
 	if acts(d) {
 		// Acting on a stale copy could repeat what a newer pass already did
@@ -167,7 +173,7 @@ func (r *QueueDrainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 const cacheLag = 200 * time.Millisecond
 
 func acts(d plan.Decision) bool {
-	return d.Start != nil || d.Scale != nil || len(d.Delete) > 0
+	return d.Start || d.Scale || len(d.Delete) > 0
 }
 
 // isCurrent reports whether the cached drainer is the API server's latest.
@@ -205,14 +211,10 @@ func (r *QueueDrainerReconciler) writeStatus(ctx context.Context, qd *v1alpha1.Q
 // written, so that a pass that lost a write conflict does not tell it twice.
 func (r *QueueDrainerReconciler) emit(qd *v1alpha1.QueueDrainer, d plan.Decision, created, written bool) {
 	for _, e := range d.Events {
-		if e.Reason == plan.ReasonDrainStarted && !created || e.Reason != plan.ReasonDrainStarted && !written {
+		if e.Reason == v1alpha1.ReasonDrainStarted && !created || e.Reason != v1alpha1.ReasonDrainStarted && !written {
 			continue
 		}
-		kind := corev1.EventTypeNormal
-		if e.Warning {
-			kind = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(qd, nil, kind, e.Reason, "Reconcile", "%s", e.Message)
+		r.event(qd, e)
 	}
 	var started *v1alpha1.ActiveRun
 	if created {
@@ -223,6 +225,15 @@ func (r *QueueDrainerReconciler) emit(qd *v1alpha1.QueueDrainer, d plan.Decision
 		finished = d.Finished
 	}
 	recordMetrics(qd, &d.Status, started, finished)
+}
+
+// event records one of plan's Events on the drainer.
+func (r *QueueDrainerReconciler) event(qd *v1alpha1.QueueDrainer, e plan.Event) {
+	kind := corev1.EventTypeNormal
+	if e.Warning {
+		kind = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(qd, nil, kind, e.Reason, "Reconcile", "%s", e.Message)
 }
 
 // jobsOf lists the Jobs the drainer controls. The active run's Job is looked
@@ -275,23 +286,26 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 			}
 		}
 	}
-	if s := d.Scale; s != nil && jobs[s.Job] != nil {
-		j := jobs[s.Job]
-		patch := client.MergeFrom(j.DeepCopy())
-		j.Spec.Parallelism = &s.To
-		if indexed(j) {
-			j.Spec.Completions = &s.To // an elastic Indexed Job grows both together
-		}
-		if err := r.Patch(ctx, j, patch); err != nil {
-			return false, fmt.Errorf("scaling Job %s to %d workers: %w", s.Job, s.To, err)
-		}
-	}
-	if d.Start == nil {
+	run := d.Status.ActiveRun // the run Start and Scale act on
+	if !d.Start && !d.Scale {
 		return false, nil
 	}
-	job := runJob(qd, d.Start, r.ConsumerEnv)
-	if d.Start.Trigger == v1alpha1.TriggerRedrive {
-		job = redriveJob(qd, d.Start, cmp.Or(r.RedriveImage, DefaultRedriveImage), r.ConsumerEnv)
+	if j := jobs[run.Name]; d.Scale && j != nil {
+		patch := client.MergeFrom(j.DeepCopy())
+		j.Spec.Parallelism = &run.Workers
+		if indexed(j) {
+			j.Spec.Completions = &run.Workers // an elastic Indexed Job grows both together
+		}
+		if err := r.Patch(ctx, j, patch); err != nil {
+			return false, fmt.Errorf("scaling Job %s to %d workers: %w", j.Name, run.Workers, err)
+		}
+	}
+	if !d.Start {
+		return false, nil
+	}
+	job := runJob(qd, run, r.ConsumerEnv)
+	if run.Trigger == v1alpha1.TriggerRedrive {
+		job = redriveJob(qd, run, d.RedriveFrom, cmp.Or(r.RedriveImage, DefaultRedriveImage), r.ConsumerEnv)
 	}
 	if err := controllerutil.SetControllerReference(qd, job, r.Scheme()); err != nil {
 		return false, err
@@ -303,17 +317,16 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 			return false, fmt.Errorf("getting Job %s: %w", job.Name, err)
 		}
 		if !metav1.IsControlledBy(&existing, qd) {
-			r.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, "JobNameTaken", "Reconcile",
-				"cannot start run %s: a Job of that name exists and is not controlled by this drainer", job.Name)
+			r.event(qd, plan.NotStarted(job.Name, nil))
 			return false, fmt.Errorf("job %s exists and is not controlled by this drainer", job.Name)
 		}
 		return false, nil // started by an earlier pass whose status write was lost
 	}
 	if err != nil {
-		r.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, "JobCreateFailed", "Reconcile", "cannot start run %s: %v", job.Name, err)
+		r.event(qd, plan.NotStarted(job.Name, err))
 		return false, fmt.Errorf("creating Job %s: %w", job.Name, err)
 	}
-	log.FromContext(ctx).Info("started drain run", "run", job.Name, "trigger", d.Start.Trigger, "workers", d.Start.Workers)
+	log.FromContext(ctx).Info("started drain run", "run", job.Name, "trigger", run.Trigger, "workers", run.Workers)
 	return true, nil
 }
 

@@ -37,7 +37,7 @@ import (
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 const (
@@ -214,7 +214,7 @@ func TestDrainStartsWhenDepthCrossesThreshold(t *testing.T) {
 	if qd.Status.ObservedGeneration != qd.Generation {
 		t.Errorf("observedGeneration %d, generation %d", qd.Status.ObservedGeneration, qd.Generation)
 	}
-	e := waitEvent(t, key, plan.ReasonDrainStarted)
+	e := waitEvent(t, key, v1alpha1.ReasonDrainStarted)
 	if !strings.Contains(e.Note, "orders-1") || !strings.Contains(e.Note, "4500 messages visible") {
 		t.Errorf("DrainStarted note %q", e.Note)
 	}
@@ -268,7 +268,7 @@ func TestCompletedJobIsRecordedInHistoryAndDrainerGoesIdle(t *testing.T) {
 	if qd.Status.LastRunFinishedAt == nil {
 		t.Error("lastRunFinishedAt not set")
 	}
-	waitEvent(t, key, plan.ReasonDrainSucceeded)
+	waitEvent(t, key, v1alpha1.ReasonDrainSucceeded)
 	// The finished Job is kept as history (limit 3 by default).
 	if n := len(jobsOf(t, key)); n != 1 {
 		t.Errorf("%d Jobs after the run, want the finished one kept", n)
@@ -326,7 +326,7 @@ func TestExactCountsFromWorkerSummariesAreRecorded(t *testing.T) {
 		t.Errorf("throughput %q messages per worker-second, want about %.4g (2000 messages, %d workers, %vs)",
 			th.MessagesPerWorkerSecond, want, h.Workers, seconds)
 	}
-	if e := waitEvent(t, key, plan.ReasonDrainSucceeded); !strings.Contains(e.Note, "2000 messages") {
+	if e := waitEvent(t, key, v1alpha1.ReasonDrainSucceeded); !strings.Contains(e.Note, "2000 messages") {
 		t.Errorf("DrainSucceeded note %q, want the exact count", e.Note)
 	}
 }
@@ -386,7 +386,7 @@ func TestFailedJobIsRecordedAsFailedAndCooldownHoldsBackTheNextRun(t *testing.T)
 	if h := qd.Status.History[0]; h.Result != v1alpha1.RunFailed || !strings.Contains(h.Message, "BackoffLimitExceeded") {
 		t.Errorf("history entry %+v, want Failed with the Job's reason", h)
 	}
-	waitEvent(t, key, plan.ReasonDrainFailed)
+	waitEvent(t, key, v1alpha1.ReasonDrainFailed)
 	if c := condition(qd, v1alpha1.ConditionDraining); c.Reason != "CoolingDown" {
 		t.Errorf("Draining condition %+v, want reason CoolingDown", c)
 	}
@@ -419,7 +419,7 @@ func TestParallelismIsRaisedMidRunWhenTheBacklogGrows(t *testing.T) {
 		}
 		return ""
 	})
-	waitEvent(t, key, plan.ReasonDrainScaled)
+	waitEvent(t, key, v1alpha1.ReasonDrainScaled)
 	waitStatus(t, key, "status shows 8 workers", func(qd *v1alpha1.QueueDrainer) string {
 		if qd.Status.ActiveRun == nil || qd.Status.ActiveRun.Workers != 8 {
 			return fmt.Sprintf("active run %+v", qd.Status.ActiveRun)
@@ -569,7 +569,7 @@ func TestReplacePolicyStopsTheActiveRunForANewRequest(t *testing.T) {
 	if r := qd.Status.ActiveRun; r.Name != "orders-2" || r.Trigger != v1alpha1.TriggerManual {
 		t.Errorf("active run %+v, want orders-2 Manual", r)
 	}
-	waitEvent(t, key, plan.ReasonDrainReplaced)
+	waitEvent(t, key, v1alpha1.ReasonDrainReplaced)
 }
 
 func TestQueueSettingsAreInjectedWithoutOverridingTheUsersValues(t *testing.T) {
@@ -622,7 +622,7 @@ func TestUnreachableQueueIsReportedAndStartsNothing(t *testing.T) {
 	if c := condition(qd, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "NonExistentQueue") {
 		t.Errorf("Ready %+v, want False naming the AWS error", c)
 	}
-	e := waitEvent(t, key, plan.ReasonQueueUnreachable)
+	e := waitEvent(t, key, v1alpha1.ReasonQueueUnreachable)
 	if e.Type != corev1.EventTypeWarning || !strings.Contains(e.Note, "NonExistentQueue") {
 		t.Errorf("event %s %q", e.Type, e.Note)
 	}

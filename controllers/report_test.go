@@ -23,8 +23,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 var base = time.Date(2026, time.March, 10, 12, 0, 0, 0, time.UTC)
@@ -71,8 +69,7 @@ func TestMostAtOnceCountsPodsThatRanAtTheSameTime(t *testing.T) {
 func TestReportNamesQueuesAndTheFirstWorkerError(t *testing.T) {
 	const orders = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
 	const other = "https://sqs.us-east-1.amazonaws.com/123456789012/other"
-	var j plan.Job
-	report(&j, []corev1.Pod{
+	j := report([]corev1.Pod{
 		ran("run-1-1-bbbbb", 0, 9, 1, `{"kind":"DrainSummary","queue":"`+orders+`","processed":0,"error":"access denied: AccessDenied: nope"}`),
 		ran("run-1-0-aaaaa", 0, 5, 1, `{"kind":"DrainSummary","queue":"`+orders+`","processed":0,"error":"could not reach SQS: dial tcp 127.0.0.1:9: connect: connection refused"}`),
 		ran("run-1-2-ccccc", 0, 7, 0, `{"kind":"DrainSummary","queue":"`+other+`","processed":3,"failed":2,"lastFailure":"exit status 1: boom"}`),
@@ -90,17 +87,15 @@ func TestReportNamesQueuesAndTheFirstWorkerError(t *testing.T) {
 }
 
 func TestReportOfAConsumerWithoutSummariesUsesItsExitAndLog(t *testing.T) {
-	var j plan.Job
 	p := ran("run-1-0-aaaaa", 0, 5, 1, "connecting...\ncannot reach the database\n")
 	p.Status.ContainerStatuses[0].State.Terminated.Reason = "Error"
 	oom := ran("run-1-1-bbbbb", 0, 9, 137, "")
 	oom.Status.ContainerStatuses[0].State.Terminated.Reason = "OOMKilled"
-	report(&j, []corev1.Pod{oom, p, ran("run-1-2-ccccc", 0, 3, 0, "done")})
+	j := report([]corev1.Pod{oom, p, ran("run-1-2-ccccc", 0, 3, 0, "done")})
 	if want := "worker run-1-0-aaaaa: container worker exited with code 1: cannot reach the database"; j.WorkerError != want {
 		t.Errorf("worker error %q, want %q", j.WorkerError, want)
 	}
-	j = plan.Job{}
-	report(&j, []corev1.Pod{oom})
+	j = report([]corev1.Pod{oom})
 	if want := "worker run-1-1-bbbbb: container worker exited with code 137 (OOMKilled)"; j.WorkerError != want {
 		t.Errorf("worker error %q, want %q", j.WorkerError, want)
 	}

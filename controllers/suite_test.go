@@ -35,7 +35,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/controllers"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // The suite runs the real manager against a real kube-apiserver and etcd.

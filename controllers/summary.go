@@ -54,26 +54,28 @@ func workerCounts(pods []corev1.Pod) (processed, failed *int64, reported bool) {
 	return &p, &f, true
 }
 
-// report fills in what the pods of a finished run tell: the workers'
+// report is what the pods of a finished run tell: the workers'
 // counts, the queues they drained, the first error one stopped with, a
 // handler failure, and how many ran at once.
-func report(j *plan.Job, pods []corev1.Pod) {
-	j.Processed, j.Failed, _ = workerCounts(pods)
+func report(pods []corev1.Pod) plan.Report {
+	var rep plan.Report
+	rep.Processed, rep.Failed, _ = workerCounts(pods)
 	ts := terminations(pods)
 	slices.SortStableFunc(ts, func(a, b termination) int { return a.state.FinishedAt.Compare(b.state.FinishedAt.Time) })
 	for _, t := range ts {
 		s, isSummary := drainsummary.Parse(t.state.Message)
-		if isSummary && s.Queue != "" && !slices.Contains(j.Queues, s.Queue) {
-			j.Queues = append(j.Queues, s.Queue)
+		if isSummary && s.Queue != "" && !slices.Contains(rep.Queues, s.Queue) {
+			rep.Queues = append(rep.Queues, s.Queue)
 		}
 		if isSummary && s.LastFailure != "" {
-			j.LastFailure = s.LastFailure
+			rep.LastFailure = s.LastFailure
 		}
-		if why := failure(t, s, isSummary); why != "" && j.WorkerError == "" {
-			j.WorkerError = fmt.Sprintf("worker %s: %s", t.pod, why)
+		if why := failure(t, s, isSummary); why != "" && rep.WorkerError == "" {
+			rep.WorkerError = fmt.Sprintf("worker %s: %s", t.pod, why)
 		}
 	}
-	j.MostRan = mostAtOnce(pods)
+	rep.MostRan = mostAtOnce(pods)
+	return rep
 }
 
 // failure says why a container stopped in error: the error in its summary,

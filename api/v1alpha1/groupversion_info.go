@@ -20,17 +20,27 @@ limitations under the License.
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
+// The registration follows k8s.io/api's packages, so that importing the
+// types needs only apimachinery (controller-runtime's scheme.Builder is
+// deprecated for API packages for that reason).
 var (
 	// GroupVersion is the group and version of the QueueDrainer API.
 	GroupVersion = schema.GroupVersion{Group: "drain.queuedrainer.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the API types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the API types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &QueueDrainer{}, &QueueDrainerList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

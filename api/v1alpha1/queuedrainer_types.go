@@ -275,26 +275,6 @@ const (
 	RunIneffective RunResult = "Ineffective"
 )
 
-// Condition types.
-const (
-	// ConditionReady is True when the drainer is configured correctly and its queue is reachable.
-	ConditionReady = "Ready"
-	// ConditionDraining is True while a run is active.
-	ConditionDraining = "Draining"
-	// ConditionQueueReachable is False when SQS could not be asked about the queue.
-	ConditionQueueReachable = "QueueReachable"
-	// ConditionMetricsAvailable is False when the CloudWatch age of the oldest message is unknown.
-	ConditionMetricsAvailable = "MetricsAvailable"
-	// ConditionStalled is present, and True, while the drainer cannot work
-	// without a person: the queue does not exist, access is denied, the
-	// role is not allowed, the schedule is invalid, or the consumer does not
-	// reduce the backlog. kstatus (Flux) reads it as Failed.
-	ConditionStalled = "Stalled"
-	// ConditionReconciling is present, and True, while a transient AWS
-	// error (throttling, the network) is retried. kstatus reads it as InProgress.
-	ConditionReconciling = "Reconciling"
-)
-
 // QueueDrainerStatus is what the operator last saw and did.
 type QueueDrainerStatus struct {
 	// ObservedGeneration is the generation of the spec this status describes.
@@ -533,8 +513,4 @@ type QueueDrainerList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []QueueDrainer `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&QueueDrainer{}, &QueueDrainerList{})
 }

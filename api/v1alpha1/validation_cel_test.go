@@ -44,7 +44,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	drainv1alpha1 "github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // k8s talks to the test API server. Unknown fields are refused, as

@@ -129,9 +129,9 @@ func main() {
 // kubeconfig (the tests pass their API server's); the namespace then
 // defaults to "default".
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *rest.Config) int {
-	name, rest := splitCommand(args)
+	name, cmdArgs := splitCommand(args)
 	if name == "" || name == "help" {
-		if name == "" && !helpAsked(rest) {
+		if name == "" && !helpAsked(cmdArgs) {
 			fmt.Fprint(stderr, usage)
 			return exitUsage
 		}
@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *rest
 		fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", name, usage)
 		return exitUsage
 	}
-	opts, pos, err := parseFlags(cmd, rest)
+	opts, pos, err := parseFlags(cmd, cmdArgs)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return exitOK

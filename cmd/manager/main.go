@@ -53,14 +53,23 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
-	flag.StringVar(&allowedRoles, "allowed-role-arns", "", "Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. Empty: none.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "How many drainers are reconciled at once (a reconcile does no AWS I/O: it waits only on the API server).")
+	flag.StringVar(&allowedRoles, "allowed-role-arns", "",
+		"Comma-separated patterns (path.Match syntax, e.g. arn:aws:iam::123456789012:role/drain-*) of the IAM roles drainers may name in spec.queue.roleARN. "+
+			"Empty: none.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8,
+		"How many drainers are reconciled at once (a reconcile does no AWS I/O: it waits only on the API server).")
 	flag.IntVar(&sqsConcurrency, "sqs-concurrency", sqsstats.DefaultConcurrency, "How many queues are polled (SQS GetQueueAttributes) at once.")
-	flag.DurationVar(&statusRefresh, "status-refresh", plan.DefaultStatusRefresh, "How often a drainer whose status has no other news renews the queue counts in it; the metrics have every poll's numbers.")
+	flag.DurationVar(&statusRefresh, "status-refresh", plan.DefaultStatusRefresh,
+		"How often a drainer whose status has no other news renews the queue counts in it; the metrics have every poll's numbers.")
 	flag.DurationVar(&cloudWatchPeriod, "cloudwatch-period", time.Minute, "How often the age of the oldest message is fetched from CloudWatch for all queues.")
-	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace, "How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
-	flag.StringVar(&redriveImage, "redrive-image", controllers.DefaultRedriveImage, "The drain-worker image that Redrive runs (the redrive-requested-at annotation) use to move a dead-letter queue's messages back.")
-	flag.StringVar(&consumerEnvNames, "consumer-env", "", "Comma-separated names of variables of the manager's own environment to set in every consumer container that does not set them itself: endpoints and settings for all consumers (AWS_ENDPOINT_URL_SQS of an emulator, a proxy), not credentials, which consumers get from their service account.")
+	flag.DurationVar(&pendingGrace, "workers-pending-grace", plan.DefaultPendingGrace,
+		"How long a run's workers may wait to run (for a node, an image) before the drainer says so with a WorkersPending condition and Event.")
+	flag.StringVar(&redriveImage, "redrive-image", controllers.DefaultRedriveImage,
+		"The drain-worker image that Redrive runs (the redrive-requested-at annotation) use to move a dead-letter queue's messages back.")
+	flag.StringVar(&consumerEnvNames, "consumer-env", "",
+		"Comma-separated names of variables of the manager's own environment to set in every consumer container that does not set them itself: "+
+			"endpoints and settings for all consumers (AWS_ENDPOINT_URL_SQS of an emulator, a proxy), "+
+			"not credentials, which consumers get from their service account.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -19,7 +19,10 @@ limitations under the License.
 // them into its summary), so that both tell the same failure by one name.
 package awserr
 
-// Kinds of AWS error codes that a person acts on differently.
+// Kinds of AWS error codes that a person acts on differently. Each is the
+// condition reason of the same name in api/v1alpha1 (a test holds them
+// equal); they are not taken from there so that drain-worker, which writes
+// them, does not link the Kubernetes API types.
 const (
 	QueueDoesNotExist = "QueueDoesNotExist"
 	AccessDenied      = "AccessDenied"

@@ -43,19 +43,19 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 
 	if q.reachable {
 		// No count in the message: it would make every poll a status write.
-		set(v1alpha1.ConditionQueueReachable, true, "QueueObserved", "SQS answers for the queue")
+		set(v1alpha1.ConditionQueueReachable, true, v1alpha1.ReasonQueueObserved, "SQS answers for the queue")
 		if c := was(v1alpha1.ConditionQueueReachable); c != nil && c.Status == metav1.ConditionFalse {
-			d.Events = append(d.Events, Event{Reason: ReasonQueueReachable, Message: "the queue can be observed again"})
+			d.Events = append(d.Events, Event{Reason: v1alpha1.ReasonQueueReachable, Message: "the queue can be observed again"})
 		}
 	} else {
 		set(v1alpha1.ConditionQueueReachable, false, q.problem.Reason, q.problem.Message)
 		if c := was(v1alpha1.ConditionQueueReachable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != q.problem.Reason {
-			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonQueueUnreachable, Message: q.problem.Message})
+			d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonQueueUnreachable, Message: q.problem.Message})
 		}
 	}
 
 	if q.metricsProblem == nil {
-		set(v1alpha1.ConditionMetricsAvailable, true, "DatapointFresh", "the age of the oldest message is known")
+		set(v1alpha1.ConditionMetricsAvailable, true, v1alpha1.ReasonDatapointFresh, "the age of the oldest message is known")
 	} else {
 		set(v1alpha1.ConditionMetricsAvailable, false, q.metricsProblem.Reason, q.metricsProblem.Message)
 		// Only an age trigger depends on metrics; without one this is no
@@ -65,10 +65,33 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		alreadyTold := c != nil && c.Status == metav1.ConditionFalse && c.Reason == q.metricsProblem.Reason &&
 			!expectedGap(c.Reason, in.Drainer.Status.Queue == nil || in.Drainer.Status.Queue.VisibleMessages+in.Drainer.Status.Queue.InFlightMessages == 0)
 		if p.oldestAge > 0 && !expectedGap(q.metricsProblem.Reason, q.empty) && !alreadyTold {
-			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonMetricsUnavailable, Message: q.metricsProblem.Message})
+			d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonMetricsUnavailable, Message: q.metricsProblem.Message})
 		}
 	}
 
+	setDraining(st, in, p, activeJob, set, was, d)
+
+	switch {
+	case schedErr != nil:
+		set(v1alpha1.ConditionReady, false, v1alpha1.ReasonInvalidSchedule, schedErr.Error()+"; the schedule trigger is off")
+		if c := was(v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonInvalidSchedule {
+			d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonInvalidSchedule, Message: schedErr.Error()})
+		}
+	case !q.reachable:
+		set(v1alpha1.ConditionReady, false, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
+	case st.IneffectiveRuns > 0:
+		set(v1alpha1.ConditionReady, false, v1alpha1.ReasonIneffectiveConsumer, fmt.Sprintf(
+			"%s did not reduce the backlog; the latest: %s. Trigger-started runs back off (now %s after a run) until a run reduces it or the spec changes",
+			runsInARow(st.IneffectiveRuns), lastIneffective(st.History), p.rest(st.IneffectiveRuns)))
+	default:
+		set(v1alpha1.ConditionReady, true, v1alpha1.ReasonWatching, fmt.Sprintf("the queue is observed every %s", p.pollInterval))
+	}
+	setKstatus(st, q, schedErr, set)
+}
+
+// setDraining says whether a run is active, and if not, why none starts.
+func setDraining(st *v1alpha1.QueueDrainerStatus, in Input, p policy, activeJob *Job,
+	set func(t string, ok bool, reason, msg string), was func(t string) *metav1.Condition, d *Decision) {
 	rest := p.restUntil(st)
 	switch r, w := st.ActiveRun, waiting(st, activeJob); {
 	case r != nil && w != nil && in.Now.Sub(w.Since) >= p.pendingGrace:
@@ -76,44 +99,27 @@ func setConditions(st *v1alpha1.QueueDrainerStatus, in Input, p policy, q queueV
 		if w.Message != "" {
 			msg += ": " + w.Message
 		}
-		set(v1alpha1.ConditionDraining, true, ReasonWorkersPending, msg)
-		if c := was(v1alpha1.ConditionDraining); c == nil || c.Reason != ReasonWorkersPending {
-			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonWorkersPending, Message: msg})
+		set(v1alpha1.ConditionDraining, true, v1alpha1.ReasonWorkersPending, msg)
+		if c := was(v1alpha1.ConditionDraining); c == nil || c.Reason != v1alpha1.ReasonWorkersPending {
+			d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonWorkersPending, Message: msg})
 		}
 	case r != nil:
 		reason := string(r.Trigger)
 		if reason == "" {
-			reason = "RunActive" // adopted from a Job that does not say what started it
+			reason = v1alpha1.ReasonRunActive // adopted from a Job that does not say what started it
 		}
 		set(v1alpha1.ConditionDraining, true, reason, fmt.Sprintf("run %s: %d of %d workers running, %d pending, %d done",
 			r.Name, r.Running, r.Workers, r.Pending, r.Succeeded))
 	case p.suspend:
-		set(v1alpha1.ConditionDraining, false, "Suspended", "spec.suspend is true: no run starts")
+		set(v1alpha1.ConditionDraining, false, v1alpha1.ReasonSuspended, "spec.suspend is true: no run starts")
 	case in.Now.Before(rest) && st.IneffectiveRuns > 0:
-		set(v1alpha1.ConditionDraining, false, ReasonBackingOff, fmt.Sprintf("%s did not reduce the backlog: no trigger starts a run before %s",
+		set(v1alpha1.ConditionDraining, false, v1alpha1.ReasonBackingOff, fmt.Sprintf("%s did not reduce the backlog: no trigger starts a run before %s",
 			runsInARow(st.IneffectiveRuns), rest.UTC().Format(time.RFC3339)))
 	case in.Now.Before(rest):
-		set(v1alpha1.ConditionDraining, false, "CoolingDown", "no trigger starts a run before "+rest.UTC().Format("15:04:05"))
+		set(v1alpha1.ConditionDraining, false, v1alpha1.ReasonCoolingDown, "no trigger starts a run before "+rest.UTC().Format("15:04:05"))
 	default:
-		set(v1alpha1.ConditionDraining, false, "Idle", "no run is active")
+		set(v1alpha1.ConditionDraining, false, v1alpha1.ReasonIdle, "no run is active")
 	}
-
-	switch {
-	case schedErr != nil:
-		set(v1alpha1.ConditionReady, false, ReasonInvalidSchedule, schedErr.Error()+"; the schedule trigger is off")
-		if c := was(v1alpha1.ConditionReady); c == nil || c.Reason != ReasonInvalidSchedule {
-			d.Events = append(d.Events, Event{Warning: true, Reason: ReasonInvalidSchedule, Message: schedErr.Error()})
-		}
-	case !q.reachable:
-		set(v1alpha1.ConditionReady, false, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
-	case st.IneffectiveRuns > 0:
-		set(v1alpha1.ConditionReady, false, ReasonIneffectiveConsumer, fmt.Sprintf(
-			"%s did not reduce the backlog; the latest: %s. Trigger-started runs back off (now %s after a run) until a run reduces it or the spec changes",
-			runsInARow(st.IneffectiveRuns), lastIneffective(st.History), p.rest(st.IneffectiveRuns)))
-	default:
-		set(v1alpha1.ConditionReady, true, "Watching", fmt.Sprintf("the queue is observed every %s", p.pollInterval))
-	}
-	setKstatus(st, q, schedErr, set)
 }
 
 // setKstatus sets the abnormal-true conditions that kstatus (Flux) and
@@ -129,11 +135,11 @@ func setKstatus(st *v1alpha1.QueueDrainerStatus, q queueView, schedErr error, se
 		set(v1alpha1.ConditionStalled, true, q.problem.Reason, "the queue cannot be observed: "+q.problem.Message)
 	case schedErr != nil:
 		stalled = true
-		set(v1alpha1.ConditionStalled, true, ReasonInvalidSchedule, schedErr.Error())
+		set(v1alpha1.ConditionStalled, true, v1alpha1.ReasonInvalidSchedule, schedErr.Error())
 	case st.IneffectiveRuns > 0:
 		stalled = true
 		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
-		set(v1alpha1.ConditionStalled, true, ReasonIneffectiveConsumer, c.Message)
+		set(v1alpha1.ConditionStalled, true, v1alpha1.ReasonIneffectiveConsumer, c.Message)
 	}
 	if !q.reachable && !q.problem.Permanent {
 		retrying = true
@@ -159,7 +165,7 @@ func runsInARow(n int32) string {
 // news: CloudWatch has not been asked about the queue yet, or has no
 // datapoint of an empty queue.
 func expectedGap(reason string, empty bool) bool {
-	return reason == ReasonNotPolledYet || reason == ReasonNoDatapoint && empty
+	return reason == v1alpha1.ReasonNotPolledYet || reason == v1alpha1.ReasonNoDatapoint && empty
 }
 
 // lastIneffective is what the newest history entry that did not reduce the

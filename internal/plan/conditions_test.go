@@ -41,8 +41,8 @@ func TestUnreachableQueueStartsNothingAndKeepsTheLastObservation(t *testing.T) {
 	}
 	wantCondition(t, d.Status, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, "QueueDoesNotExist")
 	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, "QueueDoesNotExist")
-	if !hasEvent(d, plan.ReasonQueueUnreachable) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonQueueUnreachable)
+	if !hasEvent(d, v1alpha1.ReasonQueueUnreachable) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonQueueUnreachable)
 	}
 	if !sameTime(d.Status.LastScheduleTime, t0.Add(-15*time.Minute)) || d.Status.LastHandledDrainRequest != "" {
 		t.Errorf("lastScheduleTime %s, lastHandledDrainRequest %q: want the slot and the request still pending",
@@ -53,8 +53,8 @@ func TestUnreachableQueueStartsNothingAndKeepsTheLastObservation(t *testing.T) {
 func TestUnreachableQueueDoesNotScaleTheActiveRun(t *testing.T) {
 	qd := drainer(activeRun(2, v1alpha1.TriggerQueueDepth, t0.Add(-time.Minute), 1, 1000))
 	d := decide(qd, t0, unreachable("Throttling"), job(2, 1))
-	if d.Scale != nil || d.Start != nil || len(d.Delete) != 0 {
-		t.Errorf("scale %+v start %+v delete %v, want nothing done blind", d.Scale, d.Start, d.Delete)
+	if scaled(d) != nil || started(d) != nil || len(d.Delete) != 0 {
+		t.Errorf("scale %+v start %+v delete %v, want nothing done blind", scaled(d), started(d), d.Delete)
 	}
 	if d.Status.ActiveRun == nil || d.Status.ActiveRun.Name != run(2) {
 		t.Errorf("activeRun = %+v, want %s still active", d.Status.ActiveRun, run(2))
@@ -75,8 +75,8 @@ func TestQueueUnreachableEventOnlyOnTransition(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(drainer(append(tc.opts, depthTrigger(1))...), t0, unreachable("QueueDoesNotExist"))
 			wantCondition(t, d.Status, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, "QueueDoesNotExist")
-			if got := countEvents(d, plan.ReasonQueueUnreachable); got != map[bool]int{true: 1, false: 0}[tc.wantEvent] {
-				t.Errorf("%d %s events, want event=%v", got, plan.ReasonQueueUnreachable, tc.wantEvent)
+			if got := countEvents(d, v1alpha1.ReasonQueueUnreachable); got != map[bool]int{true: 1, false: 0}[tc.wantEvent] {
+				t.Errorf("%d %s events, want event=%v", got, v1alpha1.ReasonQueueUnreachable, tc.wantEvent)
 			}
 			wantNoStart(t, d)
 		})
@@ -88,8 +88,8 @@ func TestQueueReachableAgainIsAnnounced(t *testing.T) {
 	d := decide(qd, t0, queue(500))
 	wantCondition(t, d.Status, v1alpha1.ConditionQueueReachable, metav1.ConditionTrue, "QueueObserved")
 	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, "Watching")
-	if !hasEvent(d, plan.ReasonQueueReachable) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonQueueReachable)
+	if !hasEvent(d, v1alpha1.ReasonQueueReachable) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonQueueReachable)
 	}
 	wantStart(t, d, run(1), v1alpha1.TriggerQueueDepth, 1)
 }
@@ -109,8 +109,8 @@ func TestMetricsUnavailableEventOnlyOnTransition(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(drainer(append(tc.opts, ageTrigger(time.Hour))...), t0, tc.obs)
-			if got := countEvents(d, plan.ReasonMetricsUnavailable); (got == 1) != tc.wantEvent || got > 1 {
-				t.Errorf("%d %s events, want event=%v", got, plan.ReasonMetricsUnavailable, tc.wantEvent)
+			if got := countEvents(d, v1alpha1.ReasonMetricsUnavailable); (got == 1) != tc.wantEvent || got > 1 {
+				t.Errorf("%d %s events, want event=%v", got, v1alpha1.ReasonMetricsUnavailable, tc.wantEvent)
 			}
 		})
 	}
@@ -119,8 +119,8 @@ func TestMetricsUnavailableEventOnlyOnTransition(t *testing.T) {
 func TestMetricsUnavailableIsNoNewsWithoutAnAgeTrigger(t *testing.T) {
 	d := decide(drainer(depthTrigger(100)), t0, queue(5))
 	wantCondition(t, d.Status, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, "NoDatapoint")
-	if hasEvent(d, plan.ReasonMetricsUnavailable) {
-		t.Errorf("events %v, want no %s without an age trigger", reasons(d), plan.ReasonMetricsUnavailable)
+	if hasEvent(d, v1alpha1.ReasonMetricsUnavailable) {
+		t.Errorf("events %v, want no %s without an age trigger", reasons(d), v1alpha1.ReasonMetricsUnavailable)
 	}
 }
 

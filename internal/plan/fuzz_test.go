@@ -272,7 +272,7 @@ func FuzzDecideInvariants(f *testing.F) {
 					Parallelism: 2, Finished: true, Succeeded: true, FinishedAt: fin})
 			case v1alpha1.RunIneffective:
 				jobs = append(jobs, plan.Job{Name: run(n), Trigger: v1alpha1.TriggerQueueDepth, Created: fin.Add(-5 * time.Minute),
-					Parallelism: 2, Finished: true, Succeeded: true, FinishedAt: fin, Processed: ptr[int64](0)})
+					Parallelism: 2, Finished: true, Succeeded: true, FinishedAt: fin, Report: static(plan.Report{Processed: ptr[int64](0)})})
 			case v1alpha1.RunFailed:
 				jobs = append(jobs, plan.Job{Name: run(n), Trigger: v1alpha1.TriggerQueueDepth, Created: fin.Add(-5 * time.Minute),
 					Parallelism: 2, Finished: true, FinishedAt: fin, Message: "BackoffLimitExceeded"})
@@ -317,15 +317,16 @@ func FuzzDecideInvariants(f *testing.F) {
 		}
 		running := func(n int64) plan.Job {
 			j := plan.Job{Name: run(n), Trigger: v1alpha1.TriggerSchedule, MessagesAtStart: 5000,
-				Created: now.Add(-10 * time.Minute), Parallelism: workersNow, Processed: count,
-				Indexed: bits&bitIndexed != 0, Suspended: bits&bitJobSuspended != 0, Pods: podCounts, Waiting: waitingPod,
-				Queues: queues, MostRan: int32(podsIn >> 20 & 15)}
+				Created: now.Add(-10 * time.Minute), Parallelism: workersNow,
+				Indexed: bits&bitIndexed != 0, Suspended: bits&bitJobSuspended != 0, Pods: podCounts, Waiting: waitingPod}
+			rep := plan.Report{Processed: count, Queues: queues, MostRan: int32(podsIn >> 20 & 15)}
 			if bits&bitWorkerError != 0 {
-				j.WorkerError = "pod " + run(n) + "-0-abcde: connect: connection refused"
+				rep.WorkerError = "pod " + run(n) + "-0-abcde: connect: connection refused"
 			}
 			if bits&bitFailedDeliveries != 0 {
-				j.Failed, j.LastFailure = ptr[int64](3), "handler: decode order: unexpected EOF"
+				rep.Failed, rep.LastFailure = ptr[int64](3), "handler: decode order: unexpected EOF"
 			}
+			j.Report = static(rep)
 			return j
 		}
 		switch state % numStates {
@@ -383,7 +384,7 @@ func FuzzDecideInvariants(f *testing.F) {
 
 		// Deciding again from the same input gives the same actions.
 		again := decideWithin(t, in)
-		if !reflect.DeepEqual(again.Start, d1.Start) || !reflect.DeepEqual(again.Scale, d1.Scale) ||
+		if !reflect.DeepEqual(started(again), started(d1)) || again.RedriveFrom != d1.RedriveFrom || !reflect.DeepEqual(scaled(again), scaled(d1)) ||
 			!slices.Equal(again.Delete, d1.Delete) || again.RequeueAfter != d1.RequeueAfter {
 			t.Fatalf("deciding twice from one input differs:\n%+v\n%+v", d1, again)
 		}
@@ -401,9 +402,9 @@ func FuzzDecideInvariants(f *testing.F) {
 				}
 			}
 		}
-		if flags&flagStartedFinishes != 0 && d1.Start != nil {
+		if flags&flagStartedFinishes != 0 && started(d1) != nil {
 			j := &jobs2[len(jobs2)-1]
-			j.Finished, j.Succeeded, j.FinishedAt, j.Processed = true, true, now2, count
+			j.Finished, j.Succeeded, j.FinishedAt, j.Report = true, true, now2, static(plan.Report{Processed: count})
 		}
 		obs2 := obs
 		if obs2.Err == nil {
@@ -427,7 +428,7 @@ func FuzzDecideInvariants(f *testing.F) {
 				PendingGrace: grace}
 			d3 := decideWithin(t, in3)
 			checkInvariants(t, "decision after the longest backoff", in3, d3)
-			if d3.Start == nil {
+			if started(d3) == nil {
 				t.Fatalf("no run started %s after the last run ended (%s, cooldown %s, %d ineffective runs); conditions %+v\ninput: %s",
 					at.Sub(last.Time), fmtTime(last), effectiveCooldown(qd3.Spec), d1.Status.IneffectiveRuns, d3.Status.Conditions, describe(in3))
 			}
@@ -435,12 +436,12 @@ func FuzzDecideInvariants(f *testing.F) {
 
 		// A request is handled exactly once.
 		if request != "" && d1.Status.LastHandledDrainRequest == request && request != handledReq &&
-			d2.Start != nil && d2.Start.Trigger == v1alpha1.TriggerManual {
-			t.Fatalf("request %q handled by the first decision (start %+v) started %s again", request, d1.Start, d2.Start.Name)
+			started(d2) != nil && started(d2).Trigger == v1alpha1.TriggerManual {
+			t.Fatalf("request %q handled by the first decision (start %+v) started %s again", request, started(d1), started(d2).Name)
 		}
-		if d1.Start != nil && d1.Start.Trigger == v1alpha1.TriggerManual && d1.Status.LastHandledDrainRequest != request {
+		if started(d1) != nil && started(d1).Trigger == v1alpha1.TriggerManual && d1.Status.LastHandledDrainRequest != request {
 			t.Fatalf("manual run %s started without recording request %q as handled (got %q)",
-				d1.Start.Name, request, d1.Status.LastHandledDrainRequest)
+				started(d1).Name, request, d1.Status.LastHandledDrainRequest)
 		}
 	})
 }
@@ -534,7 +535,7 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("%s: %s\ninput: %s\ndecision: start=%+v scale=%+v delete=%v requeue=%v events=%v\nstatus=%+v",
-			step, fmt.Sprintf(format, args...), describe(in), d.Start, d.Scale, d.Delete, d.RequeueAfter, reasons(d), d.Status)
+			step, fmt.Sprintf(format, args...), describe(in), started(d), scaled(d), d.Delete, d.RequeueAfter, reasons(d), d.Status)
 	}
 	spec := in.Drainer.Spec
 	minW, maxW := effectiveWorkers(spec.Workers.Min, spec.Workers.Max)
@@ -550,7 +551,7 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 	if limit := max(plan.DefaultStatusRefresh, poll); d.RequeueAfter <= 0 || d.RequeueAfter > limit {
 		fail("requeueAfter %v not in (0, %v]", d.RequeueAfter, limit)
 	}
-	if s := d.Start; s != nil {
+	if s := started(d); s != nil {
 		if s.Workers < minW || s.Workers > maxW {
 			fail("start with %d workers, outside [%d, %d]", s.Workers, minW, maxW)
 		}
@@ -572,7 +573,7 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 			fail("start %s is not run lastRunNumber=%d", s.Name, d.Status.LastRunNumber)
 		}
 	}
-	if sc := d.Scale; sc != nil {
+	if sc := scaled(d); sc != nil {
 		if sc.To < minW || sc.To > maxW || sc.To <= sc.From {
 			fail("scale %d -> %d, want up and within [%d, %d]", sc.From, sc.To, minW, maxW)
 		}
@@ -590,7 +591,7 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 				active++
 			}
 		}
-		if d.Start != nil {
+		if started(d) != nil {
 			active++
 		}
 		if active > 1 {
@@ -629,7 +630,7 @@ func checkInvariants(t *testing.T, step string, in plan.Input, d plan.Decision) 
 		if !fresh && q.OldestMessageAge != nil {
 			fail("status.queue.oldestMessageAge = %v for an unknown age", q.OldestMessageAge.Duration)
 		}
-		if !fresh && d.Start != nil && d.Start.Trigger == v1alpha1.TriggerOldestMessageAge {
+		if !fresh && started(d) != nil && started(d).Trigger == v1alpha1.TriggerOldestMessageAge {
 			fail("age trigger fired on an unknown age")
 		}
 		if fresh != (cond(d.Status, v1alpha1.ConditionMetricsAvailable).Status == metav1.ConditionTrue) {
@@ -665,7 +666,7 @@ func jobNamed(in plan.Input, name string) *plan.Job {
 func checkWorkers(t *testing.T, in plan.Input, d plan.Decision, fail func(string, ...any)) {
 	t.Helper()
 	a := d.Status.ActiveRun
-	if sc := d.Scale; sc != nil {
+	if sc := scaled(d); sc != nil {
 		j := jobNamed(in, sc.Job)
 		switch {
 		case a == nil || a.Name != sc.Job:
@@ -696,8 +697,8 @@ func checkWorkers(t *testing.T, in plan.Input, d plan.Decision, fail func(string
 		}
 		if j := jobNamed(in, a.Name); j != nil && !j.Finished && !j.Deleting {
 			wanted := j.Parallelism
-			if d.Scale != nil {
-				wanted = d.Scale.To
+			if scaled(d) != nil {
+				wanted = scaled(d).To
 			}
 			if a.Workers != wanted || a.Running != j.Pods.Ready || a.Pending != max(j.Pods.Active-j.Pods.Ready, 0) ||
 				a.Succeeded != j.Pods.Succeeded || a.Failed != j.Pods.Failed {
@@ -719,16 +720,16 @@ func checkWorkers(t *testing.T, in plan.Input, d plan.Decision, fail func(string
 	}
 	pending := !since.IsZero() && in.Now.Sub(since) >= grace
 	draining := cond(d.Status, v1alpha1.ConditionDraining)
-	if pending != (draining.Reason == plan.ReasonWorkersPending) {
+	if pending != (draining.Reason == v1alpha1.ReasonWorkersPending) {
 		fail("Draining %s (%q), but workers pending past the grace of %s: %v", draining.Reason, draining.Message, grace, pending)
 	}
 	was := cond(in.Drainer.Status, v1alpha1.ConditionDraining)
 	wantEvents := 0
-	if pending && (was == nil || was.Reason != plan.ReasonWorkersPending) {
+	if pending && (was == nil || was.Reason != v1alpha1.ReasonWorkersPending) {
 		wantEvents = 1
 	}
-	if n := countEvents(d, plan.ReasonWorkersPending); n != wantEvents {
-		fail("%d %s events, want %d (Draining was %+v)", n, plan.ReasonWorkersPending, wantEvents, was)
+	if n := countEvents(d, v1alpha1.ReasonWorkersPending); n != wantEvents {
+		fail("%d %s events, want %d (Draining was %+v)", n, v1alpha1.ReasonWorkersPending, wantEvents, was)
 	}
 	if !since.IsZero() && !pending {
 		if until := since.Add(grace).Sub(in.Now); d.RequeueAfter > max(until, minRequeue) {
@@ -746,11 +747,11 @@ func checkWorkers(t *testing.T, in plan.Input, d plan.Decision, fail func(string
 			}
 		}
 	}
-	if d.Start == nil {
+	if started(d) == nil {
 		overrides = 0
 	}
-	if n := countEvents(d, plan.ReasonQueueURLOverridden); n != overrides {
-		fail("%d %s events, want %d", n, plan.ReasonQueueURLOverridden, overrides)
+	if n := countEvents(d, v1alpha1.ReasonQueueURLOverridden); n != overrides {
+		fail("%d %s events, want %d", n, v1alpha1.ReasonQueueURLOverridden, overrides)
 	}
 }
 
@@ -769,9 +770,13 @@ func checkIneffectiveRuns(t *testing.T, in plan.Input, d plan.Decision, fail fun
 	// How each recorded run is judged, from what its Job and pods say.
 	for _, r := range d.Finished {
 		j := jobNamed(in, r.Name)
+		var rep plan.Report
+		if j != nil {
+			rep = reportOf(*j)
+		}
 		if j != nil && j.Finished && !j.Deleting { // what its pods tell is read once it finished
-			if r.Workers < j.MostRan || r.WorkersWanted < j.Parallelism {
-				fail("run %s recorded %d of %d workers, but %d ran of %d wanted", r.Name, r.Workers, r.WorkersWanted, j.MostRan, j.Parallelism)
+			if r.Workers < rep.MostRan || r.WorkersWanted < j.Parallelism {
+				fail("run %s recorded %d of %d workers, but %d ran of %d wanted", r.Name, r.Workers, r.WorkersWanted, rep.MostRan, j.Parallelism)
 			}
 		}
 		if r.Result == v1alpha1.RunIneffective && r.Message == "" {
@@ -785,22 +790,22 @@ func checkIneffectiveRuns(t *testing.T, in plan.Input, d plan.Decision, fail fun
 			}
 			continue
 		}
-		other := slices.ContainsFunc(j.Queues, func(q string) bool { return q != spec.Queue.URL && q != ordersLocal })
-		none := r.MessagesAtStart > 0 && j.Processed != nil && *j.Processed == 0
-		effective := !other && r.MessagesAtStart > 0 && j.Processed != nil && *j.Processed > 0
+		other := slices.ContainsFunc(rep.Queues, func(q string) bool { return q != spec.Queue.URL && q != ordersLocal })
+		none := r.MessagesAtStart > 0 && rep.Processed != nil && *rep.Processed == 0
+		effective := !other && r.MessagesAtStart > 0 && rep.Processed != nil && *rep.Processed > 0
 		switch {
 		case j.Succeeded && (other || none) && r.Result != v1alpha1.RunIneffective:
-			fail("run %s (queues %v, processed %v of %d) recorded %s, want Ineffective", r.Name, j.Queues, j.Processed, r.MessagesAtStart, r.Result)
+			fail("run %s (queues %v, processed %v of %d) recorded %s, want Ineffective", r.Name, rep.Queues, rep.Processed, r.MessagesAtStart, r.Result)
 		case j.Succeeded && effective && r.Result != v1alpha1.RunSucceeded:
-			fail("run %s processed %d recorded %s, want Succeeded", r.Name, *j.Processed, r.Result)
+			fail("run %s processed %d recorded %s, want Succeeded", r.Name, *rep.Processed, r.Result)
 		case !j.Succeeded && r.Result != v1alpha1.RunFailed:
 			fail("failed run %s recorded %s", r.Name, r.Result)
 		case !j.Succeeded && other && !strings.Contains(r.Message, "drained "+ordersDLQ):
 			fail("failed run %s on another queue says %q", r.Name, r.Message)
-		case !j.Succeeded && j.WorkerError != "" && !strings.HasPrefix(r.Message, j.WorkerError+" (Job "+j.Message+")"):
-			fail("failed run %s says %q, want the worker's error %q first", r.Name, r.Message, j.WorkerError)
+		case !j.Succeeded && rep.WorkerError != "" && !strings.HasPrefix(r.Message, rep.WorkerError+" (Job "+j.Message+")"):
+			fail("failed run %s says %q, want the worker's error %q first", r.Name, r.Message, rep.WorkerError)
 		}
-		if (r.Result == v1alpha1.RunIneffective) != (countEvents(d, plan.ReasonDrainIneffective) > 0) && len(d.Finished) == 1 {
+		if (r.Result == v1alpha1.RunIneffective) != (countEvents(d, v1alpha1.ReasonDrainIneffective) > 0) && len(d.Finished) == 1 {
 			fail("run %s recorded %s with events %v", r.Name, r.Result, reasons(d))
 		}
 	}
@@ -858,7 +863,7 @@ func checkIneffectiveRuns(t *testing.T, in plan.Input, d plan.Decision, fail fun
 		fail("lastRunFinishedAt = %s, want %s", fmtTime(d.Status.LastRunFinishedAt), last.Format(time.RFC3339))
 	}
 	rest := backoffRest(cooldown, poll, n)
-	if s := d.Start; s != nil && s.Trigger != v1alpha1.TriggerManual && !replaced && !rested.IsZero() && in.Now.Before(rested.Add(rest)) {
+	if s := started(d); s != nil && s.Trigger != v1alpha1.TriggerManual && !replaced && !rested.IsZero() && in.Now.Before(rested.Add(rest)) {
 		fail("%s trigger started %s %s after the last run ended, before its rest of %s (%d ineffective runs)",
 			s.Trigger, s.Name, in.Now.Sub(rested), rest, n)
 	}
@@ -870,7 +875,7 @@ func checkIneffectiveRuns(t *testing.T, in plan.Input, d plan.Decision, fail fun
 	lastEnd := d.Status.LastRunFinishedAt
 	backingOff := d.Status.ActiveRun == nil && !suspended && n > 0 && lastEnd != nil && in.Now.Before(lastEnd.Add(rest))
 	draining := cond(d.Status, v1alpha1.ConditionDraining)
-	if backingOff != (draining.Reason == plan.ReasonBackingOff) {
+	if backingOff != (draining.Reason == v1alpha1.ReasonBackingOff) {
 		fail("Draining %s (%q), backing off %v (%d ineffective runs, rest %s after %s)",
 			draining.Reason, draining.Message, backingOff, n, rest, fmtTime(lastEnd))
 	}
@@ -886,10 +891,13 @@ func checkIneffectiveRuns(t *testing.T, in plan.Input, d plan.Decision, fail fun
 		}
 	}
 	ready := cond(d.Status, v1alpha1.ConditionReady)
-	if n == 0 && ready.Reason == plan.ReasonIneffectiveConsumer {
+	if n == 0 && ready.Reason == v1alpha1.ReasonIneffectiveConsumer {
 		fail("Ready %s with no ineffective run", ready.Reason)
 	}
-	if n > 0 && in.Queue.Err == nil && ready.Reason != plan.ReasonInvalidSchedule && ready.Reason != plan.ReasonIneffectiveConsumer {
+	if n > 0 && in.Queue.Err == nil && ready.Reason != v1alpha1.ReasonInvalidSchedule && ready.Reason != v1alpha1.ReasonIneffectiveConsumer {
 		fail("Ready %s (%q) after %d ineffective runs", ready.Reason, ready.Message, n)
 	}
 }
+
+// static is a report that tells rep.
+func static(rep plan.Report) func() plan.Report { return func() plan.Report { return rep } }

@@ -17,6 +17,7 @@ limitations under the License.
 package plan_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -254,17 +255,44 @@ func job(n int64, parallelism int32, opts ...jobOpt) plan.Job {
 
 // succeededAt finishes the Job at t; as many workers as it wanted ran.
 func succeededAt(t time.Time) jobOpt {
-	return func(j *plan.Job) { j.Finished, j.Succeeded, j.FinishedAt, j.MostRan = true, true, t, j.Parallelism }
+	return func(j *plan.Job) {
+		j.Finished, j.Succeeded, j.FinishedAt = true, true, t
+		mostRan(j.Parallelism)(j)
+	}
 }
 
 // failedAt fails the Job at t; as many workers as it wanted ran.
 func failedAt(t time.Time, msg string) jobOpt {
 	return func(j *plan.Job) {
-		j.Finished, j.Succeeded, j.FinishedAt, j.Message, j.MostRan = true, false, t, msg, j.Parallelism
+		j.Finished, j.Succeeded, j.FinishedAt, j.Message = true, false, t, msg
+		mostRan(j.Parallelism)(j)
 	}
 }
 
-func processed(n int64) jobOpt { return func(j *plan.Job) { j.Processed = &n } }
+func processed(n int64) jobOpt { return reported(func(r *plan.Report) { r.Processed = &n }) }
+
+// reported changes what the Job's pods tell when its run is recorded.
+func reported(change func(*plan.Report)) jobOpt {
+	return func(j *plan.Job) {
+		before := j.Report
+		j.Report = func() plan.Report {
+			var r plan.Report
+			if before != nil {
+				r = before()
+			}
+			change(&r)
+			return r
+		}
+	}
+}
+
+// reportOf is what the Job's pods tell.
+func reportOf(j plan.Job) plan.Report {
+	if j.Report == nil {
+		return plan.Report{}
+	}
+	return j.Report()
+}
 
 func deleting(j *plan.Job) { j.Deleting = true }
 
@@ -295,12 +323,12 @@ func jobsAfter(jobs []plan.Job, d plan.Decision, now time.Time) []plan.Job {
 		if slices.Contains(d.Delete, j.Name) {
 			continue
 		}
-		if d.Scale != nil && d.Scale.Job == j.Name {
-			j.Parallelism = d.Scale.To
+		if scaled(d) != nil && scaled(d).Job == j.Name {
+			j.Parallelism = scaled(d).To
 		}
 		out = append(out, j)
 	}
-	if s := d.Start; s != nil {
+	if s := started(d); s != nil {
 		out = append(out, plan.Job{Name: s.Name, Trigger: s.Trigger, MessagesAtStart: s.MessagesAtStart,
 			Created: now, Parallelism: s.Workers})
 	}
@@ -347,18 +375,18 @@ func countEvents(d plan.Decision, reason string) int {
 // wantStart fails unless d starts a run with this trigger and workers.
 func wantStart(t *testing.T, d plan.Decision, name string, trig v1alpha1.Trigger, workers int32) {
 	t.Helper()
-	if d.Start == nil {
+	if started(d) == nil {
 		t.Fatalf("no run started, want %s by %s; events %v", name, trig, reasons(d))
 	}
-	if d.Start.Name != name || d.Start.Trigger != trig || d.Start.Workers != workers {
-		t.Errorf("started %+v, want name %s trigger %s workers %d", *d.Start, name, trig, workers)
+	if started(d).Name != name || started(d).Trigger != trig || started(d).Workers != workers {
+		t.Errorf("started %+v, want name %s trigger %s workers %d", *started(d), name, trig, workers)
 	}
-	if d.Status.ActiveRun == nil || d.Status.ActiveRun.Name != d.Start.Name || d.Status.ActiveRun.Trigger != d.Start.Trigger ||
-		d.Status.ActiveRun.Workers != d.Start.Workers {
-		t.Errorf("status.activeRun = %+v, want the started run %+v", d.Status.ActiveRun, *d.Start)
+	if d.Status.ActiveRun == nil || d.Status.ActiveRun.Name != started(d).Name || d.Status.ActiveRun.Trigger != started(d).Trigger ||
+		d.Status.ActiveRun.Workers != started(d).Workers {
+		t.Errorf("status.activeRun = %+v, want the started run %+v", d.Status.ActiveRun, *started(d))
 	}
-	if !hasEvent(d, plan.ReasonDrainStarted) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainStarted)
+	if !hasEvent(d, v1alpha1.ReasonDrainStarted) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainStarted)
 	}
 	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, string(trig))
 }
@@ -366,11 +394,11 @@ func wantStart(t *testing.T, d plan.Decision, name string, trig v1alpha1.Trigger
 // wantNoStart fails if d starts a run.
 func wantNoStart(t *testing.T, d plan.Decision) {
 	t.Helper()
-	if d.Start != nil {
-		t.Errorf("started run %+v, want none", *d.Start)
+	if started(d) != nil {
+		t.Errorf("started run %+v, want none", *started(d))
 	}
-	if hasEvent(d, plan.ReasonDrainStarted) {
-		t.Errorf("events %v include %s, want none", reasons(d), plan.ReasonDrainStarted)
+	if hasEvent(d, v1alpha1.ReasonDrainStarted) {
+		t.Errorf("events %v include %s, want none", reasons(d), v1alpha1.ReasonDrainStarted)
 	}
 }
 
@@ -417,19 +445,19 @@ func waitingSince(t time.Time, msg string) jobOpt {
 }
 
 // mostRan sets how many workers the pods of a finished run say ran at once.
-func mostRan(n int32) jobOpt { return func(j *plan.Job) { j.MostRan = n } }
+func mostRan(n int32) jobOpt { return reported(func(r *plan.Report) { r.MostRan = n }) }
 
 // failedDeliveries sets the workers' reported count of failed deliveries.
-func failedDeliveries(n int64) jobOpt { return func(j *plan.Job) { j.Failed = &n } }
+func failedDeliveries(n int64) jobOpt { return reported(func(r *plan.Report) { r.Failed = &n }) }
 
 // drained sets the queues the workers said they drained.
-func drained(urls ...string) jobOpt { return func(j *plan.Job) { j.Queues = urls } }
+func drained(urls ...string) jobOpt { return reported(func(r *plan.Report) { r.Queues = urls }) }
 
 // workerError sets the first error a worker stopped with.
-func workerError(msg string) jobOpt { return func(j *plan.Job) { j.WorkerError = msg } }
+func workerError(msg string) jobOpt { return reported(func(r *plan.Report) { r.WorkerError = msg }) }
 
 // lastFailure sets the handler failure a worker reported last.
-func lastFailure(msg string) jobOpt { return func(j *plan.Job) { j.LastFailure = msg } }
+func lastFailure(msg string) jobOpt { return reported(func(r *plan.Report) { r.LastFailure = msg }) }
 
 // ineffectiveRuns sets status.ineffectiveRuns.
 func ineffectiveRuns(n int32) drainerOpt {
@@ -464,4 +492,35 @@ func container(init bool, c corev1.Container) drainerOpt {
 			s.Containers = append(s.Containers, c)
 		}
 	}
+}
+
+// started is the run the decision starts, its new activeRun, or nil.
+func started(d plan.Decision) *v1alpha1.ActiveRun {
+	if !d.Start {
+		return nil
+	}
+	return d.Status.ActiveRun
+}
+
+// scale is a decision's scale-up: the active run's Job, from how many
+// workers (as its DrainScaled Event says) to how many.
+type scale struct {
+	Job      string
+	From, To int32
+}
+
+// scaled is the decision's scale-up, or nil.
+func scaled(d plan.Decision) *scale {
+	if !d.Scale {
+		return nil
+	}
+	sc := &scale{Job: d.Status.ActiveRun.Name, From: -1, To: d.Status.ActiveRun.Workers}
+	for _, e := range d.Events {
+		var name string
+		var to int32
+		if e.Reason == v1alpha1.ReasonDrainScaled {
+			_, _ = fmt.Sscanf(e.Message, "run %s raised from %d to %d workers", &name, &sc.From, &to)
+		}
+	}
+	return sc
 }

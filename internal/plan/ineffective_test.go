@@ -74,11 +74,11 @@ func TestRunThatProcessedNothingIsIneffectiveAndBacksOff(t *testing.T) {
 		succeededAt(end), processed(0), failedDeliveries(40), lastFailure("decode order: unexpected EOF"))
 	wantRecorded(t, d, 3, v1alpha1.RunIneffective,
 		"its workers processed no message while 2000 were visible; 40 deliveries failed, the last with: decode order: unexpected EOF", 1)
-	if hasEvent(d, plan.ReasonDrainSucceeded) || !hasEvent(d, plan.ReasonDrainIneffective) {
-		t.Errorf("events %v, want %s and no %s", reasons(d), plan.ReasonDrainIneffective, plan.ReasonDrainSucceeded)
+	if hasEvent(d, v1alpha1.ReasonDrainSucceeded) || !hasEvent(d, v1alpha1.ReasonDrainIneffective) {
+		t.Errorf("events %v, want %s and no %s", reasons(d), v1alpha1.ReasonDrainIneffective, v1alpha1.ReasonDrainSucceeded)
 	}
 	for _, e := range d.Events {
-		if e.Reason == plan.ReasonDrainIneffective && (!e.Warning || !strings.Contains(e.Message, "waits 2m0s")) {
+		if e.Reason == v1alpha1.ReasonDrainIneffective && (!e.Warning || !strings.Contains(e.Message, "waits 2m0s")) {
 			t.Errorf("event %+v, want a Warning that says the next run waits 2m0s", e)
 		}
 	}
@@ -89,8 +89,8 @@ func TestRunThatProcessedNothingIsIneffectiveAndBacksOff(t *testing.T) {
 		t.Errorf("throughput %+v learned from a run that processed nothing", d.Status.Throughput)
 	}
 	wantNoStart(t, d)
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, plan.ReasonBackingOff)
-	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonIneffectiveConsumer)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, v1alpha1.ReasonBackingOff)
+	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIneffectiveConsumer)
 	if c := cond(d.Status, v1alpha1.ConditionReady); !strings.Contains(c.Message, run(3)) || !strings.Contains(c.Message, "decode order") {
 		t.Errorf("Ready message %q, want it to name run 3 and why", c.Message)
 	}
@@ -100,14 +100,14 @@ func TestRunThatProcessedNothingIsIneffectiveAndBacksOff(t *testing.T) {
 	jobs := []plan.Job{job(3, 2, succeededAt(end), processed(0))}
 	d = decide(qd, end.Add(time.Minute+30*time.Second), queue(2000), jobs...)
 	wantNoStart(t, d)
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, plan.ReasonBackingOff)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, v1alpha1.ReasonBackingOff)
 	if d.RequeueAfter != 30*time.Second {
 		t.Errorf("requeueAfter = %v, want 30s, when the backoff ends", d.RequeueAfter)
 	}
 	d = decide(next(qd, d), end.Add(2*time.Minute), queue(2000), jobs...)
 	wantStart(t, d, run(4), v1alpha1.TriggerQueueDepth, 2)
 	// The count holds while the new run is out.
-	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonIneffectiveConsumer)
+	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIneffectiveConsumer)
 }
 
 func TestRunOnAnotherQueueIsIneffectiveEvenIfItProcessedMessages(t *testing.T) {
@@ -138,12 +138,12 @@ func TestRunOnAnotherQueueIsIneffectiveEvenIfItProcessedMessages(t *testing.T) {
 			d := endRun(nil, queue(500), tc.job...)
 			wantRecorded(t, d, 3, tc.wantResult, tc.wantMsg, tc.wantCount)
 			if tc.wantCount > 0 {
-				wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonIneffectiveConsumer)
+				wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIneffectiveConsumer)
 			} else {
 				wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, "Watching")
 			}
-			if hasEvent(d, plan.ReasonDrainIneffective) != (tc.wantResult == v1alpha1.RunIneffective) {
-				t.Errorf("events %v, want %s: %v", reasons(d), plan.ReasonDrainIneffective, tc.wantResult == v1alpha1.RunIneffective)
+			if hasEvent(d, v1alpha1.ReasonDrainIneffective) != (tc.wantResult == v1alpha1.RunIneffective) {
+				t.Errorf("events %v, want %s: %v", reasons(d), v1alpha1.ReasonDrainIneffective, tc.wantResult == v1alpha1.RunIneffective)
 			}
 		})
 	}
@@ -196,23 +196,24 @@ func gaps(t *testing.T, qd *v1alpha1.QueueDrainer, runs int) []time.Duration {
 		qd, jobs = next(qd, d), jobsAfter(jobs, d, now)
 		end := now.Add(10 * time.Second)
 		j := &jobs[len(jobs)-1]
-		j.Finished, j.Succeeded, j.FinishedAt, j.Processed, j.MostRan = true, true, end, ptr[int64](0), j.Parallelism
+		j.Finished, j.Succeeded, j.FinishedAt = true, true, end
+		reported(func(r *plan.Report) { r.Processed, r.MostRan = ptr[int64](0), j.Parallelism })(j)
 		now = end
 		d = decide(qd, now, queue(5000), jobs...)
 		if len(d.Finished) != 1 || d.Finished[0].Result != v1alpha1.RunIneffective || d.Status.IneffectiveRuns != int32(i) {
 			t.Fatalf("run %d: recorded %+v with ineffectiveRuns %d, want it Ineffective and %d in a row", i, d.Finished, d.Status.IneffectiveRuns, i)
 		}
-		for steps := 0; d.Start == nil; steps++ {
+		for steps := 0; started(d) == nil; steps++ {
 			if steps > 500 {
 				t.Fatalf("no run started within %s after run %d", now.Sub(end), i)
 			}
-			wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, plan.ReasonBackingOff)
+			wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, v1alpha1.ReasonBackingOff)
 			qd, jobs = next(qd, d), jobsAfter(jobs, d, now)
 			now = now.Add(d.RequeueAfter)
 			d = decide(qd, now, queue(5000), jobs...)
 		}
-		if d.Start.Trigger != v1alpha1.TriggerQueueDepth || d.Start.Name != run(int64(i+1)) {
-			t.Fatalf("started %+v, want run %d by %s", *d.Start, i+1, v1alpha1.TriggerQueueDepth)
+		if started(d).Trigger != v1alpha1.TriggerQueueDepth || started(d).Name != run(int64(i+1)) {
+			t.Fatalf("started %+v, want run %d by %s", *started(d), i+1, v1alpha1.TriggerQueueDepth)
 		}
 		out = append(out, now.Sub(end))
 	}
@@ -257,7 +258,7 @@ func TestManualRequestIsNotHeldBackByTheBackoff(t *testing.T) {
 
 	d := decide(drainer(backingOff...), t0, queue(5000))
 	wantNoStart(t, d)
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, plan.ReasonBackingOff)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, v1alpha1.ReasonBackingOff)
 	if c := cond(d.Status, v1alpha1.ConditionDraining); !strings.Contains(c.Message, "2026-03-10T12:06:00Z") {
 		t.Errorf("Draining message %q, want it to say when runs start again (12:06:00)", c.Message)
 	}
@@ -306,7 +307,7 @@ func TestEffectiveRunClearsTheBackoff(t *testing.T) {
 				t.Errorf("ineffectiveRuns = %d, want %d", d.Status.IneffectiveRuns, tc.wantCount)
 			}
 			if tc.wantCount != 0 {
-				wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonIneffectiveConsumer)
+				wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIneffectiveConsumer)
 				return
 			}
 			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, "Watching")
@@ -345,8 +346,8 @@ func TestSpecChangeClearsTheBackoff(t *testing.T) {
 				return
 			}
 			wantNoStart(t, d)
-			wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, plan.ReasonBackingOff)
-			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonIneffectiveConsumer)
+			wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, v1alpha1.ReasonBackingOff)
+			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIneffectiveConsumer)
 		})
 	}
 }
@@ -376,11 +377,11 @@ func TestFailedRunCarriesTheFirstWorkerError(t *testing.T) {
 			if r := d.Finished[0]; r.Message != tc.wantMsg {
 				t.Errorf("message %q, want exactly %q", r.Message, tc.wantMsg)
 			}
-			if hasEvent(d, plan.ReasonDrainIneffective) || !hasEvent(d, plan.ReasonDrainFailed) {
-				t.Errorf("events %v, want %s only", reasons(d), plan.ReasonDrainFailed)
+			if hasEvent(d, v1alpha1.ReasonDrainIneffective) || !hasEvent(d, v1alpha1.ReasonDrainFailed) {
+				t.Errorf("events %v, want %s only", reasons(d), v1alpha1.ReasonDrainFailed)
 			}
 			for _, e := range d.Events {
-				if e.Reason == plan.ReasonDrainFailed && (!e.Warning || !strings.Contains(e.Message, tc.wantMsg)) {
+				if e.Reason == v1alpha1.ReasonDrainFailed && (!e.Warning || !strings.Contains(e.Message, tc.wantMsg)) {
 					t.Errorf("event %+v, want a Warning with %q", e, tc.wantMsg)
 				}
 			}
@@ -412,29 +413,29 @@ func TestQueueURLOverrideIsWarnedAtRunStart(t *testing.T) {
 			wantStart(t, d, run(1), v1alpha1.TriggerQueueDepth, 3)
 			var got []plan.Event
 			for _, e := range d.Events {
-				if e.Reason == plan.ReasonQueueURLOverridden {
+				if e.Reason == v1alpha1.ReasonQueueURLOverridden {
 					got = append(got, e)
 				}
 			}
 			if tc.want == nil {
 				if len(got) != 0 {
-					t.Errorf("events %+v, want no %s", got, plan.ReasonQueueURLOverridden)
+					t.Errorf("events %+v, want no %s", got, v1alpha1.ReasonQueueURLOverridden)
 				}
 				return
 			}
 			if len(got) != 1 || !got[0].Warning {
-				t.Fatalf("events %+v, want one Warning %s", d.Events, plan.ReasonQueueURLOverridden)
+				t.Fatalf("events %+v, want one Warning %s", d.Events, v1alpha1.ReasonQueueURLOverridden)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(got[0].Message, w) {
-					t.Errorf("%s message %q, want it to name %q", plan.ReasonQueueURLOverridden, got[0].Message, w)
+					t.Errorf("%s message %q, want it to name %q", v1alpha1.ReasonQueueURLOverridden, got[0].Message, w)
 				}
 			}
 
 			// Not again while the run is out.
 			d = decide(next(drainer(depthTrigger(100), tc.opt), d), t0.Add(30*time.Second), queue(3000), job(1, 3, indexed, pods(3, 3, 0, 0)))
-			if hasEvent(d, plan.ReasonQueueURLOverridden) {
-				t.Errorf("events %v, want %s only when a run starts", reasons(d), plan.ReasonQueueURLOverridden)
+			if hasEvent(d, v1alpha1.ReasonQueueURLOverridden) {
+				t.Errorf("events %v, want %s only when a run starts", reasons(d), v1alpha1.ReasonQueueURLOverridden)
 			}
 		})
 	}
@@ -449,9 +450,9 @@ func TestReadySaysTheConsumerIsIneffectiveUnlessWorseIsWrong(t *testing.T) {
 		obs    plan.Observation
 		reason string
 	}{
-		{name: "ineffective runs", opts: ineffective, obs: queue(10), reason: plan.ReasonIneffectiveConsumer},
+		{name: "ineffective runs", opts: ineffective, obs: queue(10), reason: v1alpha1.ReasonIneffectiveConsumer},
 		{name: "ineffective runs and an invalid schedule", opts: append([]drainerOpt{schedule("every day")}, ineffective...), obs: queue(10),
-			reason: plan.ReasonInvalidSchedule},
+			reason: v1alpha1.ReasonInvalidSchedule},
 		{name: "ineffective runs and an unreachable queue", opts: ineffective, obs: unreachable("AccessDenied"), reason: "AccessDenied"},
 		{name: "no ineffective run", opts: []drainerOpt{lastFinished(t0.Add(-time.Hour))}, obs: queue(10), reason: "Watching"},
 	} {

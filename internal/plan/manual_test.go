@@ -23,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 func TestManualRequestStartsARunOnce(t *testing.T) {
@@ -58,7 +57,7 @@ func TestSameManualRequestValueDoesNothing(t *testing.T) {
 	qd := drainer(depthTrigger(1_000_000), requested("a"), handled("a"), lastRunNumber(3))
 	d := decide(qd, t0, queue(500))
 	wantNoStart(t, d)
-	if hasEvent(d, plan.ReasonDrainRequestJoined) {
+	if hasEvent(d, v1alpha1.ReasonDrainRequestJoined) {
 		t.Errorf("events %v, want no word about an old request", reasons(d))
 	}
 }
@@ -111,8 +110,8 @@ func TestManualRequestJoinsTheActiveRunUnderForbid(t *testing.T) {
 	if d.Status.LastHandledDrainRequest != "r2" {
 		t.Errorf("lastHandledDrainRequest = %q, want r2 (served by the active run)", d.Status.LastHandledDrainRequest)
 	}
-	if !hasEvent(d, plan.ReasonDrainRequestJoined) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainRequestJoined)
+	if !hasEvent(d, v1alpha1.ReasonDrainRequestJoined) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainRequestJoined)
 	}
 	if len(d.Delete) != 0 || d.Status.ActiveRun == nil || d.Status.ActiveRun.Name != run(3) {
 		t.Errorf("delete %v activeRun %+v, want %s left running", d.Delete, d.Status.ActiveRun, run(3))

@@ -98,9 +98,15 @@ type Job struct {
 	// Deleting is true once the Job has a deletion timestamp.
 	Deleting bool
 
-	// What the pods of a finished run tell, read once when it is recorded
-	// (see WantsReport).
+	// Report reads what the pods of the finished Job tell. Decide calls it
+	// only for a run it records in this pass, once; nil means nothing is
+	// told (no worker reported).
+	Report func() Report
+}
 
+// Report is what the pods of a finished run tell, read once when the run
+// is recorded.
+type Report struct {
 	// Processed and Failed are exact counts reported by the workers, when known.
 	Processed *int64
 	Failed    *int64
@@ -113,6 +119,14 @@ type Job struct {
 	// MostRan is the most workers that ran at once, from the pods' start
 	// and finish times; 0 when no pod is left to tell.
 	MostRan int32
+}
+
+// report reads j's report, if it has one.
+func (j Job) report() Report {
+	if j.Report == nil {
+		return Report{}
+	}
+	return j.Report()
 }
 
 // PodCounts are a Job's status counts of its pods.
@@ -173,25 +187,24 @@ type Problem struct {
 	Permanent bool
 }
 
-// ReasonNotPolledYet is the metrics' problem before the first CloudWatch
-// poll of a queue: expected at start, so it is no warning.
-const ReasonNotPolledYet = "NotPolledYet"
-
-// ReasonNoDatapoint is the metrics' problem when CloudWatch has no recent
-// datapoint of a queue; usual for an empty, quiet queue.
-const ReasonNoDatapoint = "NoDatapoint"
-
-// Decision is what to do, as plain values.
+// Decision is what to do, as plain values: the new status, and the actions
+// that bring the cluster to it.
 type Decision struct {
 	// Status is the drainer's new status.
 	Status v1alpha1.QueueDrainerStatus
-	// Start, when set, is a run to start by creating its Job.
-	Start *RunStart
-	// Scale, when set, raises the active run's parallelism.
-	Scale *Scale
+	// Start is true when Status.ActiveRun is a new run, to start by
+	// creating its Job.
+	Start bool
+	// RedriveFrom is, when Start starts a Redrive run, the dead-letter
+	// queue whose messages it moves back to the queue.
+	RedriveFrom string
+	// Scale is true when the Job of Status.ActiveRun is to run as many
+	// workers as the run now wants (its Workers).
+	Scale bool
 	// Delete lists Jobs to delete: replaced runs and runs past the history limits.
 	Delete []string
-	// Finished lists the runs recorded in this decision.
+	// Finished lists the runs recorded in this decision; the history
+	// limits may have left some out of Status.History already.
 	Finished []v1alpha1.RunRecord
 	Events   []Event
 	// RequeueAfter is when to look again: the next deadline (a schedule
@@ -201,23 +214,6 @@ type Decision struct {
 	RequeueAfter time.Duration
 }
 
-// RunStart describes a run to start.
-type RunStart struct {
-	Name            string
-	Trigger         v1alpha1.Trigger
-	Workers         int32
-	MessagesAtStart int64
-	// RedriveFrom is, for a Redrive run, the dead-letter queue whose
-	// messages it moves back to the queue.
-	RedriveFrom string
-}
-
-// Scale raises the parallelism of the active run's Job.
-type Scale struct {
-	Job      string
-	From, To int32
-}
-
 // Event is a Kubernetes Event to record on the drainer.
 type Event struct {
 	Warning bool
@@ -225,34 +221,16 @@ type Event struct {
 	Message string
 }
 
-// Event reasons.
-const (
-	ReasonDrainStarted       = "DrainStarted"
-	ReasonDrainScaled        = "DrainScaled"
-	ReasonDrainSucceeded     = "DrainSucceeded"
-	ReasonDrainFailed        = "DrainFailed"
-	ReasonDrainReplaced      = "DrainReplaced"
-	ReasonDrainJobDeleted    = "DrainJobDeleted"
-	ReasonDrainRequestJoined = "DrainRequestJoined"
-	ReasonDrainIneffective   = "DrainIneffective"
-	ReasonDeadLettered       = "MessagesDeadLettered"
-	ReasonRedriveSucceeded   = "RedriveSucceeded"
-	ReasonRedriveImpossible  = "RedriveImpossible"
-	ReasonWorkersPending     = "WorkersPending"
-	ReasonQueueURLOverridden = "QueueURLOverridden"
-	ReasonQueueUnreachable   = "QueueUnreachable"
-	ReasonQueueReachable     = "QueueReachable"
-	ReasonMetricsUnavailable = "MetricsUnavailable"
-	ReasonInvalidSchedule    = "InvalidSchedule"
-)
-
-// Condition reasons that are not also Event reasons.
-const (
-	// ReasonBackingOff (Draining=False): ineffective runs hold back the next one.
-	ReasonBackingOff = "BackingOff"
-	// ReasonIneffectiveConsumer (Ready=False): runs in a row did not reduce the backlog.
-	ReasonIneffectiveConsumer = "IneffectiveConsumer"
-)
+// NotStarted is the Warning Event for a run whose Job the API server did
+// not create: its name is taken by a Job the drainer does not control
+// (err nil), or the create failed with err.
+func NotStarted(run string, err error) Event {
+	if err == nil {
+		return Event{Warning: true, Reason: v1alpha1.ReasonJobNameTaken, Message: fmt.Sprintf(
+			"cannot start run %s: a Job of that name exists and is not controlled by this drainer", run)}
+	}
+	return Event{Warning: true, Reason: v1alpha1.ReasonJobCreateFailed, Message: fmt.Sprintf("cannot start run %s: %v", run, err)}
+}
 
 // Decide returns what the drainer needs next.
 func Decide(in Input) Decision {
@@ -264,11 +242,11 @@ func Decide(in Input) Decision {
 	st.ObservedGeneration = in.Drainer.Generation
 	d := &Decision{}
 
-	q := observeQueue(&st, in.Queue, in.Now, d)
+	q := observeQueue(&st, in.Queue, in.Now)
 	activeJob := trackRuns(&st, in.Jobs, q, p, in.Now, d)
 
 	sched, schedErr := p.schedule()
-	triggers := evaluate(in, &st, p, q, sched, d)
+	triggers := evaluate(in, &st, p, q, sched)
 	act(in, &st, p, q, triggers, activeJob, d)
 
 	if sched != nil {
@@ -296,7 +274,7 @@ func act(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, t fir
 			return
 		}
 		if t.manual {
-			d.Events = append(d.Events, Event{Reason: ReasonDrainRequestJoined, Message: fmt.Sprintf(
+			d.Events = append(d.Events, Event{Reason: v1alpha1.ReasonDrainRequestJoined, Message: fmt.Sprintf(
 				"drain request %q is served by the active run %s", st.LastHandledDrainRequest, st.ActiveRun.Name)})
 		}
 		scaleUp(st, p, q, activeJob, d)
@@ -319,7 +297,7 @@ func redrive(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, d
 	}
 	st.LastHandledRedriveRequest = req
 	if q.deadLetterURL == "" {
-		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonRedriveImpossible, Message: fmt.Sprintf(
+		d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonRedriveImpossible, Message: fmt.Sprintf(
 			"redrive request %q: the queue has no dead-letter queue (no RedrivePolicy)", req)})
 		return
 	}
@@ -335,9 +313,9 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 		workers, backlog = 1, ptr.Deref(q.deadLetter, 0)
 	}
 	name := RunName(in.Drainer.Name, n)
-	d.Start = &RunStart{Name: name, Trigger: trig, Workers: workers, MessagesAtStart: backlog}
+	d.Start = true
 	if trig == v1alpha1.TriggerRedrive {
-		d.Start.RedriveFrom = q.deadLetterURL
+		d.RedriveFrom = q.deadLetterURL
 	}
 	st.LastRunNumber = n
 	st.ActiveRun = &v1alpha1.ActiveRun{
@@ -345,13 +323,13 @@ func start(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, tri
 		Workers: workers, MessagesAtStart: backlog, DeadLetterAtStart: q.deadLetter,
 	}
 	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)
-	d.Events = append(d.Events, Event{Reason: ReasonDrainStarted, Message: fmt.Sprintf(
+	d.Events = append(d.Events, Event{Reason: v1alpha1.ReasonDrainStarted, Message: fmt.Sprintf(
 		"started run %s with %d workers: %s", name, workers, why)})
 	if trig == v1alpha1.TriggerRedrive {
 		return // its Job runs the operator's mover, not the template's containers
 	}
 	for _, o := range overriddenQueueURLs(in.Drainer) {
-		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonQueueURLOverridden, Message: fmt.Sprintf(
+		d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonQueueURLOverridden, Message: fmt.Sprintf(
 			"container %s sets %s to %s, not spec.queue.url %s: its workers drain that queue, and runs that do not reduce this queue's backlog back off",
 			o.container, v1alpha1.EnvQueueURL, o.value, in.Drainer.Spec.Queue.URL)})
 	}
@@ -400,8 +378,8 @@ func scaleUp(st *v1alpha1.QueueDrainerStatus, p policy, q queueView, j *Job, d *
 	if j == nil || j.Finished || j.Deleting || j.Suspended || j.Pods.Pending() > 0 || (!j.Indexed && j.Pods.Succeeded > 0) {
 		return
 	}
-	d.Scale = &Scale{Job: st.ActiveRun.Name, From: st.ActiveRun.Workers, To: want}
-	d.Events = append(d.Events, Event{Reason: ReasonDrainScaled, Message: fmt.Sprintf(
+	d.Scale = true
+	d.Events = append(d.Events, Event{Reason: v1alpha1.ReasonDrainScaled, Message: fmt.Sprintf(
 		"run %s raised from %d to %d workers: %d messages visible", st.ActiveRun.Name, st.ActiveRun.Workers, want, q.visible)})
 	st.ActiveRun.Workers = want
 	st.ActiveRun.RunningOfWanted = runningOfWanted(st.ActiveRun)

@@ -45,8 +45,8 @@ func TestDrainStartsWhenQueueDepthReachesThreshold(t *testing.T) {
 				return
 			}
 			wantStart(t, d, run(1), v1alpha1.TriggerQueueDepth, tc.wantWorkers)
-			if d.Start.MessagesAtStart != tc.visible || d.Status.ActiveRun.MessagesAtStart != tc.visible {
-				t.Errorf("messages at start = %d (status %d), want %d", d.Start.MessagesAtStart, d.Status.ActiveRun.MessagesAtStart, tc.visible)
+			if started(d).MessagesAtStart != tc.visible || d.Status.ActiveRun.MessagesAtStart != tc.visible {
+				t.Errorf("messages at start = %d (status %d), want %d", started(d).MessagesAtStart, d.Status.ActiveRun.MessagesAtStart, tc.visible)
 			}
 			if !d.Status.ActiveRun.StartedAt.Time.Equal(t0) {
 				t.Errorf("activeRun.startedAt = %v, want %v", d.Status.ActiveRun.StartedAt, t0)
@@ -118,8 +118,8 @@ func TestUnknownOrStaleAgeNeverFiresAndIsNotShownAsZero(t *testing.T) {
 				t.Errorf("status.queue.oldestMessageAgeTimestamp = %v, want absent", d.Status.Queue.OldestMessageAgeTimestamp)
 			}
 			wantCondition(t, d.Status, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, tc.wantReason)
-			if !hasEvent(d, plan.ReasonMetricsUnavailable) {
-				t.Errorf("events %v, want %s (an age trigger depends on the metric)", reasons(d), plan.ReasonMetricsUnavailable)
+			if !hasEvent(d, v1alpha1.ReasonMetricsUnavailable) {
+				t.Errorf("events %v, want %s (an age trigger depends on the metric)", reasons(d), v1alpha1.ReasonMetricsUnavailable)
 			}
 		})
 	}
@@ -169,7 +169,7 @@ func TestTriggerPrecedenceWhenSeveralFire(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(drainer(tc.opts...), t0, tc.obs)
 			wantStart(t, d, run(1), tc.want, 1)
-			if n := countEvents(d, plan.ReasonDrainStarted); n != 1 {
+			if n := countEvents(d, v1alpha1.ReasonDrainStarted); n != 1 {
 				t.Errorf("%d DrainStarted events, want exactly 1", n)
 			}
 		})
@@ -180,8 +180,8 @@ func TestNothingStartsWhenNoTriggerFires(t *testing.T) {
 	d := decide(drainer(depthTrigger(1000), ageTrigger(time.Hour), schedule("0 3 * * *"), lastSchedule(t0.Add(-9*time.Hour))),
 		t0, queue(999, oldest(59*time.Minute, t0.Add(-time.Minute))))
 	wantNoStart(t, d)
-	if d.Scale != nil || len(d.Delete) != 0 {
-		t.Errorf("scale %+v delete %v, want nothing to do", d.Scale, d.Delete)
+	if scaled(d) != nil || len(d.Delete) != 0 {
+		t.Errorf("scale %+v delete %v, want nothing to do", scaled(d), d.Delete)
 	}
 	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionFalse, "Idle")
 	wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, "Watching")
@@ -305,8 +305,8 @@ func TestReplaceStopsTheActiveRunForManualRequestOrSchedule(t *testing.T) {
 			if h := d.Status.History[0]; !h.FinishedAt.Time.Equal(t0) || h.Message == "" {
 				t.Errorf("replaced record = %+v, want finishedAt now and a message", h)
 			}
-			if !hasEvent(d, plan.ReasonDrainReplaced) {
-				t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainReplaced)
+			if !hasEvent(d, v1alpha1.ReasonDrainReplaced) {
+				t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainReplaced)
 			}
 			if d.Status.LastRunNumber != 5 {
 				t.Errorf("lastRunNumber = %d, want 5", d.Status.LastRunNumber)

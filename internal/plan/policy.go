@@ -214,7 +214,7 @@ func (p policy) schedule() (schedule, error) {
 	}
 	s, err := cronParser.Parse(p.cronExpr)
 	if err != nil {
-		return nil, fmt.Errorf("invalid schedule %q: %v", p.cronExpr, err)
+		return nil, fmt.Errorf("invalid schedule %q: %w", p.cronExpr, err)
 	}
 	spec, ok := s.(*cron.SpecSchedule)
 	if !ok {

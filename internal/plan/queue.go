@@ -47,15 +47,15 @@ type queueView struct {
 
 // observeQueue folds the observation into status. When SQS could not be
 // asked, the last good counts stay in status (their observedAt shows their age).
-func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time, d *Decision) queueView {
+func observeQueue(st *v1alpha1.QueueDrainerStatus, o Observation, now time.Time) queueView {
 	v := queueView{reachable: o.Err == nil, problem: o.Err, visible: o.Visible, empty: o.Err == nil && o.Visible+o.InFlight == 0}
 	switch {
 	case o.MetricsErr != nil:
 		v.metricsProblem = o.MetricsErr
 	case o.OldestAge == nil:
-		v.metricsProblem = &Problem{Reason: ReasonNoDatapoint, Message: "CloudWatch has no recent ApproximateAgeOfOldestMessage datapoint for this queue"}
+		v.metricsProblem = &Problem{Reason: v1alpha1.ReasonNoDatapoint, Message: "CloudWatch has no recent ApproximateAgeOfOldestMessage datapoint for this queue"}
 	case now.Sub(o.OldestAge.At) > StaleAfter:
-		v.metricsProblem = &Problem{Reason: "StaleDatapoint", Message: "the newest ApproximateAgeOfOldestMessage datapoint is from " +
+		v.metricsProblem = &Problem{Reason: v1alpha1.ReasonStaleDatapoint, Message: "the newest ApproximateAgeOfOldestMessage datapoint is from " +
 			o.OldestAge.At.UTC().Format(time.RFC3339) + ", older than " + StaleAfter.String() + "; the age is unknown"}
 	default:
 		v.age, v.ageKnown = o.OldestAge.Age, true

@@ -107,19 +107,6 @@ func waiting(st *v1alpha1.QueueDrainerStatus, j *Job) *Waiting {
 	return j.Waiting
 }
 
-// WantsReport reports whether Decide, given this status, records the run of
-// Job j from j as finished, and so uses what its pods tell (counts, queues,
-// errors, how many ran): j is finished and not being deleted, and it is
-// the active run or a run newer than any status has seen (as trackRuns
-// decides). The controller reads the pods only for these Jobs, once a run.
-func WantsReport(st *v1alpha1.QueueDrainerStatus, j Job) bool {
-	if !j.Finished || j.Deleting {
-		return false
-	}
-	active := st.ActiveRun != nil && st.ActiveRun.Name == j.Name
-	return active || runNumber(j.Name) > st.LastRunNumber
-}
-
 // outcome is how a run ended.
 type outcome struct {
 	result  v1alpha1.RunResult
@@ -128,15 +115,17 @@ type outcome struct {
 	ineffective bool
 }
 
+// finish records the run of a finished Job, with what its pods tell.
 func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q queueView, p policy, now time.Time, d *Decision) {
+	rep := j.report()
 	o := outcome{result: v1alpha1.RunSucceeded}
 	if !j.Succeeded {
 		o.result, o.message = v1alpha1.RunFailed, j.Message
-		if j.WorkerError != "" {
-			o.message = j.WorkerError + " (Job " + j.Message + ")"
+		if rep.WorkerError != "" {
+			o.message = rep.WorkerError + " (Job " + j.Message + ")"
 		}
 	}
-	if why := ineffective(run, j, q, p.queueURL); why != "" && run.Trigger != v1alpha1.TriggerRedrive {
+	if why := ineffective(run, rep, q, p.queueURL); why != "" && run.Trigger != v1alpha1.TriggerRedrive {
 		o.ineffective = true
 		if o.result == v1alpha1.RunSucceeded {
 			o.result, o.message = v1alpha1.RunIneffective, why
@@ -148,14 +137,21 @@ func finish(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, j Job, q qu
 	if at.IsZero() {
 		at = now
 	}
-	record(st, run, o, at, &j, q, p, d)
+	record(st, run, o, at, &finishedJob{parallelism: j.Parallelism, report: rep}, q, p, d)
+}
+
+// finishedJob is what a run's record takes from its Job: the workers
+// wanted, and what the pods told.
+type finishedJob struct {
+	parallelism int32
+	report      Report
 }
 
 // ineffective says why a finished run did not reduce the backlog, or ""
 // when it did or when that cannot be told. The workers' own reports are
 // believed first; a consumer that reports nothing is judged by the queue.
-func ineffective(run v1alpha1.ActiveRun, j Job, q queueView, queueURL string) string {
-	for _, other := range j.Queues {
+func ineffective(run v1alpha1.ActiveRun, rep Report, q queueView, queueURL string) string {
+	for _, other := range rep.Queues {
 		if !queueurl.SameQueue(other, queueURL) {
 			return fmt.Sprintf("its workers drained %s, not spec.queue.url %s", other, queueURL)
 		}
@@ -163,15 +159,15 @@ func ineffective(run v1alpha1.ActiveRun, j Job, q queueView, queueURL string) st
 	if run.MessagesAtStart <= 0 {
 		return "" // nothing to reduce: a manual run of an empty queue, say
 	}
-	if j.Processed != nil {
-		if *j.Processed > 0 {
+	if rep.Processed != nil {
+		if *rep.Processed > 0 {
 			return ""
 		}
 		why := fmt.Sprintf("its workers processed no message while %d were visible", run.MessagesAtStart)
-		if f := j.Failed; f != nil && *f > 0 {
+		if f := rep.Failed; f != nil && *f > 0 {
 			why += fmt.Sprintf("; %d deliveries failed", *f)
-			if j.LastFailure != "" {
-				why += ", the last with: " + j.LastFailure
+			if rep.LastFailure != "" {
+				why += ", the last with: " + rep.LastFailure
 			}
 		}
 		return why
@@ -185,7 +181,7 @@ func ineffective(run v1alpha1.ActiveRun, j Job, q queueView, queueURL string) st
 
 // record moves a run into history, learns throughput from a success,
 // counts ineffective runs in a row, and says so with an Event.
-func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, at time.Time, j *Job, q queueView, p policy, d *Decision) {
+func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, at time.Time, j *finishedJob, q queueView, p policy, d *Decision) {
 	result := o.result
 	r := v1alpha1.RunRecord{
 		Name: run.Name, Trigger: run.Trigger, Result: result, Message: o.message,
@@ -199,9 +195,9 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 		r.MessagesDeadLettered = ptr.To(max(*now-*start, 0))
 	}
 	if j != nil {
-		r.MessagesProcessed, r.MessagesFailed = j.Processed, j.Failed
-		r.WorkersWanted = max(r.WorkersWanted, j.Parallelism)
-		r.Workers = max(r.Workers, j.MostRan)
+		r.MessagesProcessed, r.MessagesFailed = j.report.Processed, j.report.Failed
+		r.WorkersWanted = max(r.WorkersWanted, j.parallelism)
+		r.Workers = max(r.Workers, j.report.MostRan)
 	}
 	switch {
 	case o.ineffective:
@@ -233,7 +229,7 @@ func record(st *v1alpha1.QueueDrainerStatus, run v1alpha1.ActiveRun, o outcome, 
 	}
 	d.Events = append(d.Events, e)
 	if n := r.MessagesDeadLettered; n != nil && *n > 0 {
-		d.Events = append(d.Events, Event{Warning: true, Reason: ReasonDeadLettered, Message: fmt.Sprintf(
+		d.Events = append(d.Events, Event{Warning: true, Reason: v1alpha1.ReasonDeadLettered, Message: fmt.Sprintf(
 			"run %s: about %d messages went to the dead-letter queue %s during the run", r.Name, *n, st.Queue.DeadLetter.URL)})
 	}
 }
@@ -273,7 +269,7 @@ func runEvent(r v1alpha1.RunRecord) Event {
 		if n := r.MessagesProcessed; n != nil {
 			msg += fmt.Sprintf(": %d messages", *n)
 		}
-		return Event{Reason: ReasonRedriveSucceeded, Message: msg}
+		return Event{Reason: v1alpha1.ReasonRedriveSucceeded, Message: msg}
 	case r.Result == v1alpha1.RunSucceeded:
 		msg := fmt.Sprintf("run %s drained the queue in %s with %d workers", r.Name, took, r.Workers)
 		if n, ok := processedCount(r); ok {
@@ -285,25 +281,26 @@ func runEvent(r v1alpha1.RunRecord) Event {
 		if n := r.MessagesDeadLettered; n != nil && *n > 0 {
 			msg += fmt.Sprintf("; about %d messages went to the dead-letter queue", *n)
 		}
-		return Event{Reason: ReasonDrainSucceeded, Message: msg}
+		return Event{Reason: v1alpha1.ReasonDrainSucceeded, Message: msg}
 	case r.Result == v1alpha1.RunReplaced:
-		return Event{Reason: ReasonDrainReplaced, Message: fmt.Sprintf("run %s replaced after %s: %s", r.Name, took, r.Message)}
+		return Event{Reason: v1alpha1.ReasonDrainReplaced, Message: fmt.Sprintf("run %s replaced after %s: %s", r.Name, took, r.Message)}
 	case r.Result == v1alpha1.RunIneffective:
-		return Event{Warning: true, Reason: ReasonDrainIneffective, Message: fmt.Sprintf("run %s did not reduce the backlog in %s: %s", r.Name, took, r.Message)}
+		return Event{Warning: true, Reason: v1alpha1.ReasonDrainIneffective,
+			Message: fmt.Sprintf("run %s did not reduce the backlog in %s: %s", r.Name, took, r.Message)}
 	case r.Result == v1alpha1.RunDeleted:
-		return Event{Warning: true, Reason: ReasonDrainJobDeleted, Message: fmt.Sprintf("run %s ended after %s: %s", r.Name, took, r.Message)}
+		return Event{Warning: true, Reason: v1alpha1.ReasonDrainJobDeleted, Message: fmt.Sprintf("run %s ended after %s: %s", r.Name, took, r.Message)}
 	default:
-		return Event{Warning: true, Reason: ReasonDrainFailed, Message: fmt.Sprintf("run %s failed after %s: %s", r.Name, took, r.Message)}
+		return Event{Warning: true, Reason: v1alpha1.ReasonDrainFailed, Message: fmt.Sprintf("run %s failed after %s: %s", r.Name, took, r.Message)}
 	}
 }
 
 // replaceActive ends the active run to make way for a new one.
 func replaceActive(st *v1alpha1.QueueDrainerStatus, jobs []Job, q queueView, p policy, now time.Time, by v1alpha1.Trigger, d *Decision) {
 	run := *st.ActiveRun
-	var j *Job
-	for i := range jobs {
-		if jobs[i].Name == run.Name {
-			j = &jobs[i]
+	var j *finishedJob
+	for _, job := range jobs {
+		if job.Name == run.Name {
+			j = &finishedJob{parallelism: job.Parallelism} // its pods have not finished: nothing to report
 		}
 	}
 	record(st, run, outcome{result: v1alpha1.RunReplaced, message: fmt.Sprintf("replaced by a %s trigger (concurrencyPolicy Replace)", by)}, now, j, q, p, d)

@@ -38,10 +38,10 @@ func runsStarted(t *testing.T, processed int64) (firstHour, day int) {
 	for now.Before(end) {
 		if len(jobs) == 1 && !jobs[0].Finished && !now.Before(jobs[0].Created.Add(runTakes)) {
 			jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt = true, true, jobs[0].Created.Add(runTakes)
-			jobs[0].Processed, jobs[0].MostRan = &processed, 1
+			reported(func(r *plan.Report) { r.Processed, r.MostRan = &processed, 1 })(&jobs[0])
 		}
 		d := decide(qd, now, queue(50), jobs...)
-		if d.Start != nil {
+		if started(d) != nil {
 			day++
 			if now.Before(t0.Add(time.Hour)) {
 				firstHour++

@@ -54,8 +54,8 @@ func TestCompletedJobIsRecordedAsSucceeded(t *testing.T) {
 	if !sameTime(d.Status.LastRunFinishedAt, finished) {
 		t.Errorf("lastRunFinishedAt = %s, want %s", fmtTime(d.Status.LastRunFinishedAt), finished.Format(time.RFC3339))
 	}
-	if !hasEvent(d, plan.ReasonDrainSucceeded) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainSucceeded)
+	if !hasEvent(d, v1alpha1.ReasonDrainSucceeded) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainSucceeded)
 	}
 	if len(d.Finished) != 1 || d.Finished[0].Name != run(3) {
 		t.Errorf("finished %v, want [%s]", names(d.Finished), run(3))
@@ -81,11 +81,11 @@ func TestFailedJobIsRecordedAsFailed(t *testing.T) {
 	if h.Result != v1alpha1.RunFailed || h.Message != "BackoffLimitExceeded: Job has reached the specified backoff limit" {
 		t.Errorf("history[0] = %s %q, want Failed with the Job's message", h.Result, h.Message)
 	}
-	if !hasEvent(d, plan.ReasonDrainFailed) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainFailed)
+	if !hasEvent(d, v1alpha1.ReasonDrainFailed) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainFailed)
 	}
 	for _, e := range d.Events {
-		if e.Reason == plan.ReasonDrainFailed && !e.Warning {
+		if e.Reason == v1alpha1.ReasonDrainFailed && !e.Warning {
 			t.Errorf("event %s is not a warning", e.Reason)
 		}
 	}
@@ -103,8 +103,8 @@ func TestActiveRunWhoseJobVanishedIsRecordedAsDeleted(t *testing.T) {
 	if len(d.Status.History) != 1 || d.Status.History[0].Name != run(5) || d.Status.History[0].Result != v1alpha1.RunDeleted {
 		t.Fatalf("history %+v, want %s Deleted", d.Status.History, run(5))
 	}
-	if !hasEvent(d, plan.ReasonDrainJobDeleted) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainJobDeleted)
+	if !hasEvent(d, v1alpha1.ReasonDrainJobDeleted) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainJobDeleted)
 	}
 	if !sameTime(d.Status.LastRunFinishedAt, t0) {
 		t.Errorf("lastRunFinishedAt = %s, want now", fmtTime(d.Status.LastRunFinishedAt))
@@ -156,11 +156,11 @@ func TestRunNamesAreDeterministic(t *testing.T) {
 	in := plan.Input{Now: t0, Drainer: qd, Queue: queue(500)}
 	in.Queue.At = t0
 	first, second := plan.Decide(in), plan.Decide(in)
-	if first.Start == nil || second.Start == nil {
-		t.Fatalf("starts %+v and %+v, want both to start", first.Start, second.Start)
+	if started(first) == nil || started(second) == nil {
+		t.Fatalf("starts %+v and %+v, want both to start", started(first), started(second))
 	}
-	if first.Start.Name != plan.RunName("orders", 42) || second.Start.Name != first.Start.Name {
-		t.Errorf("start names %q and %q, want both %q", first.Start.Name, second.Start.Name, plan.RunName("orders", 42))
+	if started(first).Name != plan.RunName("orders", 42) || started(second).Name != started(first).Name {
+		t.Errorf("start names %q and %q, want both %q", started(first).Name, started(second).Name, plan.RunName("orders", 42))
 	}
 	if qd.Status.LastRunNumber != 41 || qd.Status.ActiveRun != nil {
 		t.Errorf("the input drainer's status was changed: %+v", qd.Status)
@@ -169,8 +169,8 @@ func TestRunNamesAreDeterministic(t *testing.T) {
 	// the old status and the new Job starts nothing.
 	again := decide(qd, t0.Add(time.Second), queue(500), jobsAfter(nil, first, t0)...)
 	wantNoStart(t, again)
-	if again.Status.ActiveRun == nil || again.Status.ActiveRun.Name != first.Start.Name {
-		t.Errorf("activeRun = %+v, want %s adopted", again.Status.ActiveRun, first.Start.Name)
+	if again.Status.ActiveRun == nil || again.Status.ActiveRun.Name != started(first).Name {
+		t.Errorf("activeRun = %+v, want %s adopted", again.Status.ActiveRun, started(first).Name)
 	}
 }
 
@@ -226,9 +226,9 @@ func TestThroughputIsLearnedFromSucceededRuns(t *testing.T) {
 			if got := d.Status.History[0].MessagesPerSecond; !sameRate(got, tc.wantRunMPS) {
 				t.Errorf("history[0].messagesPerSecond = %q, want %s", got, tc.wantRunMPS)
 			}
-			if tc.job.Processed != nil {
-				if p := d.Status.History[0].MessagesProcessed; p == nil || *p != *tc.job.Processed {
-					t.Errorf("history[0].messagesProcessed = %v, want %d", p, *tc.job.Processed)
+			if want := reportOf(tc.job).Processed; want != nil {
+				if p := d.Status.History[0].MessagesProcessed; p == nil || *p != *want {
+					t.Errorf("history[0].messagesProcessed = %v, want %d", p, *want)
 				}
 			}
 			th := d.Status.Throughput
@@ -317,8 +317,8 @@ func TestRestartDuringReplaceAdoptsTheReplacementRun(t *testing.T) {
 	if d.Status.ActiveRun == nil || d.Status.ActiveRun.Name != run(6) {
 		t.Errorf("activeRun = %+v, want %s adopted", d.Status.ActiveRun, run(6))
 	}
-	if d.Scale != nil && d.Scale.Job == run(5) {
-		t.Errorf("scale %+v resizes the Job being deleted", *d.Scale)
+	if scaled(d) != nil && scaled(d).Job == run(5) {
+		t.Errorf("scale %+v resizes the Job being deleted", *scaled(d))
 	}
 	wantNoStart(t, d)
 }
@@ -338,8 +338,9 @@ func TestRunFinishedWhileQueueUnreachableHasNoMessagesAtEnd(t *testing.T) {
 }
 
 // The controller lists a run's pods for the workers' counts only when
-// WantsReport says so; Decide must use the counts exactly then, so that none
-// are gathered in vain and none are missing when a run is recorded.
+// Decide asks for its report; Decide must ask exactly when it records the
+// run, once, and use the counts, so that none are gathered in vain and none
+// are missing when a run is recorded.
 func TestWorkerCountsAreWantedExactlyWhenTheRunIsRecorded(t *testing.T) {
 	active := activeRun(5, v1alpha1.TriggerQueueDepth, t0.Add(-10*time.Minute), 2, 2000)
 	done := succeededAt(t0.Add(-time.Minute))
@@ -359,12 +360,21 @@ func TestWorkerCountsAreWantedExactlyWhenTheRunIsRecorded(t *testing.T) {
 		{name: "an older run kept as history", drainer: drainer(active), job: job(4, 2, done)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := plan.WantsReport(&tc.drainer.Status, tc.job); got != tc.want {
-				t.Errorf("WantsReport = %v, want %v", got, tc.want)
-			}
 			j := tc.job
-			j.Processed, j.Failed = ptr[int64](1234), ptr[int64](7)
+			before, asked := j.Report, 0
+			j.Report = func() plan.Report {
+				asked++
+				var r plan.Report
+				if before != nil {
+					r = before()
+				}
+				r.Processed, r.Failed = ptr[int64](1234), ptr[int64](7)
+				return r
+			}
 			d := decide(tc.drainer, t0, queue(0), j)
+			if asked > 1 || (asked == 1) != tc.want {
+				t.Errorf("Decide asked for the report %d times, want it asked: %v", asked, tc.want)
+			}
 			used := false
 			for _, r := range d.Finished {
 				if r.Name == j.Name && r.MessagesProcessed != nil && *r.MessagesProcessed == 1234 &&

@@ -23,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 func utc(y int, mo time.Month, d, h, mi, s int) time.Time {
@@ -110,7 +109,7 @@ func TestScheduleCatchesUpOnceAfterDowntime(t *testing.T) {
 	now := t0.Add(7 * time.Minute) // 12:07; newest missed slot is 12:00
 	d := decide(qd, now, queue(100))
 	wantStart(t, d, run(1), v1alpha1.TriggerSchedule, 1)
-	if n := countEvents(d, plan.ReasonDrainStarted); n != 1 {
+	if n := countEvents(d, v1alpha1.ReasonDrainStarted); n != 1 {
 		t.Errorf("%d DrainStarted events, want exactly 1", n)
 	}
 	if !sameTime(d.Status.LastScheduleTime, t0) {
@@ -130,7 +129,8 @@ func TestScheduleCatchesUpOnceAfterDowntime(t *testing.T) {
 	// The run finished quickly and, as new messages arrived, as many are
 	// left (no cooldown): still no run until the 12:15 slot, since missed
 	// slots are not replayed.
-	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt, jobs[0].Processed = true, true, now, ptr[int64](100)
+	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt = true, true, now
+	processed(100)(&jobs[0])
 	qd = next(qd, d)
 	now = now.Add(30 * time.Second)
 	d = decide(qd, now, queue(100), jobs...)
@@ -233,9 +233,9 @@ func TestInvalidScheduleMakesDrainerNotReadyButOtherTriggersWork(t *testing.T) {
 			qd := drainer(schedule(tc.expr), timeZone(tc.tz), depthTrigger(100), lastSchedule(t0.Add(-15*time.Minute)))
 			d := decide(qd, t0, queue(500))
 			wantStart(t, d, run(1), v1alpha1.TriggerQueueDepth, 1)
-			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonInvalidSchedule)
-			if !hasEvent(d, plan.ReasonInvalidSchedule) {
-				t.Errorf("events %v, want %s", reasons(d), plan.ReasonInvalidSchedule)
+			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSchedule)
+			if !hasEvent(d, v1alpha1.ReasonInvalidSchedule) {
+				t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonInvalidSchedule)
 			}
 			if d.Status.NextScheduleTime != nil {
 				t.Errorf("nextScheduleTime = %s, want none for an invalid schedule", fmtTime(d.Status.NextScheduleTime))
@@ -243,9 +243,9 @@ func TestInvalidScheduleMakesDrainerNotReadyButOtherTriggersWork(t *testing.T) {
 
 			// The next poll says nothing new.
 			d = decide(next(qd, d), t0.Add(30*time.Second), queue(500), jobsAfter(nil, d, t0)...)
-			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, plan.ReasonInvalidSchedule)
-			if hasEvent(d, plan.ReasonInvalidSchedule) {
-				t.Errorf("events %v repeat %s", reasons(d), plan.ReasonInvalidSchedule)
+			wantCondition(t, d.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSchedule)
+			if hasEvent(d, v1alpha1.ReasonInvalidSchedule) {
+				t.Errorf("events %v repeat %s", reasons(d), v1alpha1.ReasonInvalidSchedule)
 			}
 		})
 	}

@@ -55,9 +55,9 @@ func TestStalledAndReconcilingFollowTheKstatusConventions(t *testing.T) {
 		{name: "healthy", qd: drainer(depthTrigger(100)), obs: queue(5)},
 		{name: "queue does not exist", qd: drainer(depthTrigger(100)), obs: permanent("QueueDoesNotExist"), stalled: "QueueDoesNotExist", wantReadyFalseAlso: true},
 		{name: "role not allowed", qd: drainer(depthTrigger(100)), obs: permanent("RoleNotAllowed"), stalled: "RoleNotAllowed", wantReadyFalseAlso: true},
-		{name: "invalid schedule", qd: drainer(schedule("*/15 * * * *"), timeZone("Nowhere/Town")), obs: queue(5), stalled: plan.ReasonInvalidSchedule, wantReadyFalseAlso: true},
+		{name: "invalid schedule", qd: drainer(schedule("*/15 * * * *"), timeZone("Nowhere/Town")), obs: queue(5), stalled: v1alpha1.ReasonInvalidSchedule, wantReadyFalseAlso: true},
 		{name: "ineffective consumer", qd: drainer(depthTrigger(100), ineffectiveRuns(2), lastFinished(t0.Add(-time.Minute)),
-			history(record(3, v1alpha1.RunIneffective, t0.Add(-time.Minute)))), obs: queue(500), stalled: plan.ReasonIneffectiveConsumer, wantReadyFalseAlso: true},
+			history(record(3, v1alpha1.RunIneffective, t0.Add(-time.Minute)))), obs: queue(500), stalled: v1alpha1.ReasonIneffectiveConsumer, wantReadyFalseAlso: true},
 		{name: "throttled", qd: drainer(depthTrigger(100)), obs: unreachable("Throttling"), retrying: "Throttling", wantReadyFalseAlso: true},
 		{name: "network", qd: drainer(depthTrigger(100)), obs: unreachable("NetworkError"), retrying: "NetworkError", wantReadyFalseAlso: true},
 	} {
@@ -90,7 +90,7 @@ func TestStalledAndReconcilingFollowTheKstatusConventions(t *testing.T) {
 // for an empty queue, says so in MetricsAvailable without an Event.
 func TestAHealthyNewDrainerEmitsNoWarning(t *testing.T) {
 	notPolled := func(o *plan.Observation) {
-		o.MetricsErr = &plan.Problem{Reason: plan.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
+		o.MetricsErr = &plan.Problem{Reason: v1alpha1.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
 	}
 	qd := drainer(ageTrigger(10 * time.Minute))
 	d := decide(qd, t0, queue(0, notPolled))
@@ -100,11 +100,11 @@ func TestAHealthyNewDrainerEmitsNoWarning(t *testing.T) {
 			t.Errorf("warning %s %q for a healthy empty queue", e.Reason, e.Message)
 		}
 	}
-	wantCondition(t, d.Status, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, plan.ReasonNoDatapoint)
+	wantCondition(t, d.Status, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, v1alpha1.ReasonNoDatapoint)
 	// With messages waiting and still no datapoint, the age trigger is blind: that is news.
 	d = decide(next(qd, d), t0.Add(2*time.Minute), queue(40))
-	if !hasEvent(d, plan.ReasonMetricsUnavailable) {
-		t.Errorf("events %v, want %s once messages wait and the age is unknown", reasons(d), plan.ReasonMetricsUnavailable)
+	if !hasEvent(d, v1alpha1.ReasonMetricsUnavailable) {
+		t.Errorf("events %v, want %s once messages wait and the age is unknown", reasons(d), v1alpha1.ReasonMetricsUnavailable)
 	}
 }
 
@@ -138,8 +138,8 @@ func TestRunRecordsTheMessagesThatReachedTheDeadLetterQueue(t *testing.T) {
 		t.Fatalf("activeRun.deadLetterAtStart %v, want 7", a)
 	}
 	jobs := jobsAfter(nil, d, t0)
-	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt, jobs[0].MostRan = true, true, t0.Add(time.Minute), 1
-	jobs[0].Processed, jobs[0].Failed = ptr[int64](450), ptr[int64](100)
+	jobs[0].Finished, jobs[0].Succeeded, jobs[0].FinishedAt = true, true, t0.Add(time.Minute)
+	reported(func(r *plan.Report) { r.MostRan, r.Processed, r.Failed = 1, ptr[int64](450), ptr[int64](100) })(&jobs[0])
 	d = decide(next(qd, d), t0.Add(time.Minute), queue(0, deadLetter(57)), jobs...)
 	h := d.Status.History[0]
 	if h.Result != v1alpha1.RunSucceeded || h.MessagesDeadLettered == nil || *h.MessagesDeadLettered != 50 {
@@ -148,9 +148,9 @@ func TestRunRecordsTheMessagesThatReachedTheDeadLetterQueue(t *testing.T) {
 	var succeeded, warned string
 	for _, e := range d.Events {
 		switch e.Reason {
-		case plan.ReasonDrainSucceeded:
+		case v1alpha1.ReasonDrainSucceeded:
 			succeeded = e.Message
-		case plan.ReasonDeadLettered:
+		case v1alpha1.ReasonDeadLettered:
 			if !e.Warning {
 				t.Errorf("%s is not a warning", e.Reason)
 			}
@@ -161,7 +161,7 @@ func TestRunRecordsTheMessagesThatReachedTheDeadLetterQueue(t *testing.T) {
 		t.Errorf("DrainSucceeded %q, want the processed count, the failed deliveries and the dead-lettered messages", succeeded)
 	}
 	if !strings.Contains(warned, "50 messages") || !strings.Contains(warned, ordersDeadLetter) {
-		t.Errorf("%s %q, want the count and the dead-letter queue", plan.ReasonDeadLettered, warned)
+		t.Errorf("%s %q, want the count and the dead-letter queue", v1alpha1.ReasonDeadLettered, warned)
 	}
 }
 
@@ -178,8 +178,8 @@ func TestUnknownDeadLetterDepthKeepsTheLastAndCountsNothing(t *testing.T) {
 	if h := d.Status.History[0]; h.MessagesDeadLettered != nil {
 		t.Errorf("messagesDeadLettered %d while the depth is unknown, want none", *h.MessagesDeadLettered)
 	}
-	if hasEvent(d, plan.ReasonDeadLettered) {
-		t.Errorf("events %v, want no %s", reasons(d), plan.ReasonDeadLettered)
+	if hasEvent(d, v1alpha1.ReasonDeadLettered) {
+		t.Errorf("events %v, want no %s", reasons(d), v1alpha1.ReasonDeadLettered)
 	}
 	// A queue without a dead-letter queue has none in status.
 	d = decide(drainer(depthTrigger(100)), t0, queue(3))
@@ -210,7 +210,7 @@ func TestRedriveRequestStartsOneRedriveRunWhenIdle(t *testing.T) {
 		wantEvent   string
 	}{
 		{name: "idle", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5, deadLetter(50)),
-			wantStart: v1alpha1.TriggerRedrive, wantHandled: true, wantEvent: plan.ReasonDrainStarted},
+			wantStart: v1alpha1.TriggerRedrive, wantHandled: true, wantEvent: v1alpha1.ReasonDrainStarted},
 		{name: "in cooldown", qd: drainer(depthTrigger(1), redriveRequested("r1"), lastFinished(t0.Add(-10*time.Second))), obs: queue(5, deadLetter(50)),
 			wantStart: v1alpha1.TriggerRedrive, wantHandled: true},
 		{name: "a drain is active", qd: drainer(depthTrigger(1000), redriveRequested("r1"), activeRun(2, v1alpha1.TriggerQueueDepth, t0.Add(-time.Minute), 1, 100)),
@@ -221,7 +221,7 @@ func TestRedriveRequestStartsOneRedriveRunWhenIdle(t *testing.T) {
 		{name: "unreachable", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: unreachable("Throttling")},
 		{name: "handled before", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5, deadLetter(50)), wantHandled: true},
 		{name: "no dead-letter queue", qd: drainer(depthTrigger(1000), redriveRequested("r1")), obs: queue(5),
-			wantHandled: true, wantEvent: plan.ReasonRedriveImpossible},
+			wantHandled: true, wantEvent: v1alpha1.ReasonRedriveImpossible},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "handled before" {
@@ -229,10 +229,10 @@ func TestRedriveRequestStartsOneRedriveRunWhenIdle(t *testing.T) {
 			}
 			d := decide(tc.qd, t0, tc.obs, tc.jobs...)
 			switch {
-			case tc.wantStart == "" && d.Start != nil:
-				t.Fatalf("started %+v, want nothing", *d.Start)
-			case tc.wantStart != "" && (d.Start == nil || d.Start.Trigger != tc.wantStart):
-				t.Fatalf("start %+v, want a %s run", d.Start, tc.wantStart)
+			case tc.wantStart == "" && started(d) != nil:
+				t.Fatalf("started %+v, want nothing", *started(d))
+			case tc.wantStart != "" && (started(d) == nil || started(d).Trigger != tc.wantStart):
+				t.Fatalf("start %+v, want a %s run", started(d), tc.wantStart)
 			}
 			if handled := d.Status.LastHandledRedriveRequest == "r1"; handled != tc.wantHandled {
 				t.Errorf("lastHandledRedriveRequest %q, want handled: %v", d.Status.LastHandledRedriveRequest, tc.wantHandled)
@@ -241,8 +241,8 @@ func TestRedriveRequestStartsOneRedriveRunWhenIdle(t *testing.T) {
 				t.Errorf("events %v, want %s", reasons(d), tc.wantEvent)
 			}
 			if tc.wantStart == v1alpha1.TriggerRedrive {
-				s := d.Start
-				if s.Workers != 1 || s.MessagesAtStart != 50 || s.RedriveFrom != ordersDeadLetter {
+				s := started(d)
+				if s.Workers != 1 || s.MessagesAtStart != 50 || d.RedriveFrom != ordersDeadLetter {
 					t.Errorf("redrive start %+v, want 1 worker moving the 50 messages of %s", *s, ordersDeadLetter)
 				}
 			}
@@ -256,16 +256,16 @@ func TestRedriveRunIsRecordedAsAMoveNotAsADrain(t *testing.T) {
 	qd := drainer(depthTrigger(10), ineffectiveRuns(2), history(record(1, v1alpha1.RunIneffective, t0.Add(-time.Hour))),
 		activeRun(2, v1alpha1.TriggerRedrive, t0.Add(-time.Minute), 1, 50))
 	d := decide(qd, t0, queue(5000, deadLetter(30)), job(2, 1, indexed, pods(1, 1, 0, 0)))
-	if d.Scale != nil {
-		t.Fatalf("scaled a redrive %+v", *d.Scale)
+	if scaled(d) != nil {
+		t.Fatalf("scaled a redrive %+v", *scaled(d))
 	}
 	d = decide(next(qd, d), t0.Add(time.Minute), queue(5050, deadLetter(0)), job(2, 1, indexed, succeededAt(t0.Add(time.Minute)), processed(50)))
 	h := d.Status.History[0]
 	if h.Result != v1alpha1.RunSucceeded || h.MessagesProcessed == nil || *h.MessagesProcessed != 50 {
 		t.Fatalf("history[0] %s with %v processed, want Succeeded with 50 moved", h.Result, h.MessagesProcessed)
 	}
-	if !hasEvent(d, plan.ReasonRedriveSucceeded) || hasEvent(d, plan.ReasonDrainSucceeded) {
-		t.Errorf("events %v, want %s and no %s", reasons(d), plan.ReasonRedriveSucceeded, plan.ReasonDrainSucceeded)
+	if !hasEvent(d, v1alpha1.ReasonRedriveSucceeded) || hasEvent(d, v1alpha1.ReasonDrainSucceeded) {
+		t.Errorf("events %v, want %s and no %s", reasons(d), v1alpha1.ReasonRedriveSucceeded, v1alpha1.ReasonDrainSucceeded)
 	}
 	if d.Status.IneffectiveRuns != 2 || d.Status.Throughput != nil {
 		t.Errorf("ineffectiveRuns %d, throughput %+v: want 2 and none, a redrive tells nothing about the consumer", d.Status.IneffectiveRuns, d.Status.Throughput)

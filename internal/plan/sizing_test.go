@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
 func TestWorkersAreBacklogPerMessagesPerWorkerWithinMinAndMax(t *testing.T) {
@@ -94,23 +93,23 @@ func TestActiveRunScalesUpWhenBacklogGrows(t *testing.T) {
 			d := decide(qd, t0, queue(tc.visible), job(4, tc.jobWorker))
 			wantNoStart(t, d)
 			if tc.wantTo == 0 {
-				if d.Scale != nil {
-					t.Errorf("scale %+v, want none", *d.Scale)
+				if scaled(d) != nil {
+					t.Errorf("scale %+v, want none", *scaled(d))
 				}
-				if hasEvent(d, plan.ReasonDrainScaled) {
-					t.Errorf("events %v, want no %s", reasons(d), plan.ReasonDrainScaled)
+				if hasEvent(d, v1alpha1.ReasonDrainScaled) {
+					t.Errorf("events %v, want no %s", reasons(d), v1alpha1.ReasonDrainScaled)
 				}
 				if d.Status.ActiveRun.Workers != tc.jobWorker {
 					t.Errorf("activeRun.workers = %d, want %d", d.Status.ActiveRun.Workers, tc.jobWorker)
 				}
 				return
 			}
-			want := plan.Scale{Job: run(4), From: tc.jobWorker, To: tc.wantTo}
-			if d.Scale == nil || *d.Scale != want {
-				t.Fatalf("scale %+v, want %+v", d.Scale, want)
+			want := scale{Job: run(4), From: tc.jobWorker, To: tc.wantTo}
+			if scaled(d) == nil || *scaled(d) != want {
+				t.Fatalf("scale %+v, want %+v", scaled(d), want)
 			}
-			if !hasEvent(d, plan.ReasonDrainScaled) {
-				t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainScaled)
+			if !hasEvent(d, v1alpha1.ReasonDrainScaled) {
+				t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainScaled)
 			}
 			if d.Status.ActiveRun.Workers != tc.wantTo {
 				t.Errorf("activeRun.workers = %d, want %d", d.Status.ActiveRun.Workers, tc.wantTo)
@@ -124,8 +123,8 @@ func TestActiveRunWorkersFollowTheJobsParallelism(t *testing.T) {
 	// Job's parallelism to 6; status follows the Job, and no scale is asked.
 	qd := drainer(workers(1000, 1, 10), activeRun(2, v1alpha1.TriggerManual, t0.Add(-time.Minute), 2, 2000))
 	d := decide(qd, t0, queue(3000), job(2, 6))
-	if d.Scale != nil {
-		t.Errorf("scale %+v, want none", *d.Scale)
+	if scaled(d) != nil {
+		t.Errorf("scale %+v, want none", *scaled(d))
 	}
 	if d.Status.ActiveRun == nil || d.Status.ActiveRun.Workers != 6 {
 		t.Errorf("activeRun = %+v, want 6 workers", d.Status.ActiveRun)

@@ -59,7 +59,7 @@ func (f firing) first() v1alpha1.Trigger {
 //     a run or its cooldown waits for them to end.
 //   - Depth and age are levels, not events: they start a run when idle and
 //     resize the active run otherwise. An unknown age never fires.
-func evaluate(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, sched schedule, d *Decision) firing {
+func evaluate(in Input, st *v1alpha1.QueueDrainerStatus, p policy, q queueView, sched schedule) firing {
 	f := firing{reasons: map[v1alpha1.Trigger]string{}}
 	now := in.Now
 	if !q.reachable {

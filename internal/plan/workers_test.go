@@ -32,23 +32,23 @@ import (
 func wantScale(t *testing.T, d plan.Decision, name string, from, to int32) {
 	t.Helper()
 	if to == 0 {
-		if d.Scale != nil {
-			t.Errorf("scale %+v, want none", *d.Scale)
+		if scaled(d) != nil {
+			t.Errorf("scale %+v, want none", *scaled(d))
 		}
-		if hasEvent(d, plan.ReasonDrainScaled) {
-			t.Errorf("events %v, want no %s", reasons(d), plan.ReasonDrainScaled)
+		if hasEvent(d, v1alpha1.ReasonDrainScaled) {
+			t.Errorf("events %v, want no %s", reasons(d), v1alpha1.ReasonDrainScaled)
 		}
 		if a := d.Status.ActiveRun; a == nil || a.Workers != from {
 			t.Errorf("activeRun = %+v, want it to keep wanting %d workers", a, from)
 		}
 		return
 	}
-	want := plan.Scale{Job: name, From: from, To: to}
-	if d.Scale == nil || *d.Scale != want {
-		t.Fatalf("scale %+v, want %+v", d.Scale, want)
+	want := scale{Job: name, From: from, To: to}
+	if scaled(d) == nil || *scaled(d) != want {
+		t.Fatalf("scale %+v, want %+v", scaled(d), want)
 	}
-	if !hasEvent(d, plan.ReasonDrainScaled) {
-		t.Errorf("events %v, want %s", reasons(d), plan.ReasonDrainScaled)
+	if !hasEvent(d, v1alpha1.ReasonDrainScaled) {
+		t.Errorf("events %v, want %s", reasons(d), v1alpha1.ReasonDrainScaled)
 	}
 	if a := d.Status.ActiveRun; a == nil || a.Workers != to {
 		t.Errorf("activeRun = %+v, want %d workers wanted", a, to)
@@ -121,7 +121,7 @@ func TestScaleUpStartsNewIndexesAfterSomeWorkersExited(t *testing.T) {
 		t.Errorf("activeRun = %+v, want 1/6 running, 2 succeeded", a)
 	}
 	for _, e := range d.Events {
-		if e.Reason == plan.ReasonDrainScaled && !strings.Contains(e.Message, "from 3 to 6 workers") {
+		if e.Reason == v1alpha1.ReasonDrainScaled && !strings.Contains(e.Message, "from 3 to 6 workers") {
 			t.Errorf("event %s %q does not say 3 to 6 workers", e.Reason, e.Message)
 		}
 	}
@@ -266,8 +266,8 @@ func TestWorkersPendingPastTheGraceSayThereOnce(t *testing.T) {
 	// 40s of the minute's grace passed: nothing to say yet, but look again when it ends.
 	d := decide(qd, t0, queue(3000), pendingJob)
 	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, string(v1alpha1.TriggerQueueDepth))
-	if hasEvent(d, plan.ReasonWorkersPending) {
-		t.Errorf("events %v, want no %s within the grace", reasons(d), plan.ReasonWorkersPending)
+	if hasEvent(d, v1alpha1.ReasonWorkersPending) {
+		t.Errorf("events %v, want no %s within the grace", reasons(d), v1alpha1.ReasonWorkersPending)
 	}
 	if d.RequeueAfter != 20*time.Second {
 		t.Errorf("requeueAfter = %v, want 20s, when the grace ends", d.RequeueAfter)
@@ -276,16 +276,16 @@ func TestWorkersPendingPastTheGraceSayThereOnce(t *testing.T) {
 	// The grace is over: Draining says so, with the scheduler's reason, and one Warning Event.
 	qd = next(qd, d)
 	d = decide(qd, t0.Add(20*time.Second), queue(3000), pendingJob)
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, plan.ReasonWorkersPending)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, v1alpha1.ReasonWorkersPending)
 	want := "2 of 3 workers pending for 1m0s: " + why
 	if c := cond(d.Status, v1alpha1.ConditionDraining); !strings.Contains(c.Message, want) {
 		t.Errorf("Draining message %q, want it to say %q", c.Message, want)
 	}
-	if n := countEvents(d, plan.ReasonWorkersPending); n != 1 {
-		t.Errorf("%d %s events, want 1", n, plan.ReasonWorkersPending)
+	if n := countEvents(d, v1alpha1.ReasonWorkersPending); n != 1 {
+		t.Errorf("%d %s events, want 1", n, v1alpha1.ReasonWorkersPending)
 	}
 	for _, e := range d.Events {
-		if e.Reason == plan.ReasonWorkersPending && (!e.Warning || !strings.Contains(e.Message, want)) {
+		if e.Reason == v1alpha1.ReasonWorkersPending && (!e.Warning || !strings.Contains(e.Message, want)) {
 			t.Errorf("event %+v, want a Warning saying %q", e, want)
 		}
 	}
@@ -293,28 +293,28 @@ func TestWorkersPendingPastTheGraceSayThereOnce(t *testing.T) {
 	// Still pending: the condition follows, no second Event.
 	qd = next(qd, d)
 	d = decide(qd, t0.Add(50*time.Second), queue(3000), pendingJob)
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, plan.ReasonWorkersPending)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, v1alpha1.ReasonWorkersPending)
 	if c := cond(d.Status, v1alpha1.ConditionDraining); !strings.Contains(c.Message, "pending for 1m30s") {
 		t.Errorf("Draining message %q, want pending for 1m30s", c.Message)
 	}
-	if hasEvent(d, plan.ReasonWorkersPending) {
-		t.Errorf("events %v, want no second %s", reasons(d), plan.ReasonWorkersPending)
+	if hasEvent(d, v1alpha1.ReasonWorkersPending) {
+		t.Errorf("events %v, want no second %s", reasons(d), v1alpha1.ReasonWorkersPending)
 	}
 
 	// A node came: all run.
 	qd = next(qd, d)
 	d = decide(qd, t0.Add(80*time.Second), queue(2500), job(4, 3, indexed, pods(3, 3, 0, 0)))
 	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, string(v1alpha1.TriggerQueueDepth))
-	if hasEvent(d, plan.ReasonWorkersPending) {
-		t.Errorf("events %v, want no %s", reasons(d), plan.ReasonWorkersPending)
+	if hasEvent(d, v1alpha1.ReasonWorkersPending) {
+		t.Errorf("events %v, want no %s", reasons(d), v1alpha1.ReasonWorkersPending)
 	}
 
 	// A worker failed and its replacement waits past the grace: that is news again.
 	qd = next(qd, d)
 	d = decide(qd, t0.Add(5*time.Minute), queue(2000), job(4, 3, indexed, pods(3, 2, 0, 1), waitingSince(t0.Add(3*time.Minute), "Back-off pulling image")))
-	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, plan.ReasonWorkersPending)
-	if n := countEvents(d, plan.ReasonWorkersPending); n != 1 {
-		t.Errorf("%d %s events, want 1", n, plan.ReasonWorkersPending)
+	wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, v1alpha1.ReasonWorkersPending)
+	if n := countEvents(d, v1alpha1.ReasonWorkersPending); n != 1 {
+		t.Errorf("%d %s events, want 1", n, v1alpha1.ReasonWorkersPending)
 	}
 }
 
@@ -338,11 +338,11 @@ func TestPendingWorkersAreReportedOnlyPastTheGrace(t *testing.T) {
 				Queue: queue(3000, func(o *plan.Observation) { o.At = t0 }), PendingGrace: tc.grace})
 			reason := string(v1alpha1.TriggerManual)
 			if tc.want {
-				reason = plan.ReasonWorkersPending
+				reason = v1alpha1.ReasonWorkersPending
 			}
 			wantCondition(t, d.Status, v1alpha1.ConditionDraining, metav1.ConditionTrue, reason)
-			if hasEvent(d, plan.ReasonWorkersPending) != tc.want {
-				t.Errorf("events %v, want %s: %v", reasons(d), plan.ReasonWorkersPending, tc.want)
+			if hasEvent(d, v1alpha1.ReasonWorkersPending) != tc.want {
+				t.Errorf("events %v, want %s: %v", reasons(d), v1alpha1.ReasonWorkersPending, tc.want)
 			}
 		})
 	}
@@ -356,8 +356,8 @@ func TestNewRunDoesNotInheritTheReplacedRunsPendingWorkers(t *testing.T) {
 	old := job(4, 3, indexed, pods(3, 1, 0, 0), waitingSince(t0.Add(-5*time.Minute), "0/3 nodes are available"))
 	d := decide(qd, t0, queue(3000), old)
 	wantStart(t, d, run(5), v1alpha1.TriggerManual, 3)
-	if hasEvent(d, plan.ReasonWorkersPending) {
-		t.Errorf("events %v: %s for run %s, whose Job was just created", reasons(d), plan.ReasonWorkersPending, run(5))
+	if hasEvent(d, v1alpha1.ReasonWorkersPending) {
+		t.Errorf("events %v: %s for run %s, whose Job was just created", reasons(d), v1alpha1.ReasonWorkersPending, run(5))
 	}
 }
 

@@ -91,8 +91,12 @@ func Parse(raw string) (Queue, error) {
 	return q, nil
 }
 
-// Region returns the region of a queue URL, or "" when it has none.
-func Region(raw string) string {
+// Region is the region of a queue: configured (spec.queue.region) when
+// set, else its URL's; "" when neither says.
+func Region(raw, configured string) string {
+	if configured != "" {
+		return configured
+	}
 	q, err := Parse(raw)
 	if err != nil {
 		return ""
@@ -111,7 +115,7 @@ func SameQueue(a, b string) bool {
 	if !oka || !okb {
 		return true
 	}
-	if ra, rb := Region(a), Region(b); ra != "" && rb != "" && ra != rb {
+	if ra, rb := Region(a, ""), Region(b, ""); ra != "" && rb != "" && ra != rb {
 		return false
 	}
 	return qa == qb

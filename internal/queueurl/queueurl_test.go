@@ -63,7 +63,7 @@ func TestParseReadsSQSQueueURLs(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("Parse(%q) = %+v, want %+v", tc.raw, got, tc.want)
 			}
-			if r := queueurl.Region(tc.raw); r != tc.want.Region {
+			if r := queueurl.Region(tc.raw, ""); r != tc.want.Region {
 				t.Errorf("Region(%q) = %q, want %q", tc.raw, r, tc.want.Region)
 			}
 		})
@@ -123,7 +123,7 @@ func TestParseRefusesWhatIsNotAnSQSQueueURLAndSaysWhy(t *testing.T) {
 			if got != (queueurl.Queue{}) {
 				t.Errorf("Parse(%q) returned %+v with its error, want the zero Queue", tc.raw, got)
 			}
-			if r := queueurl.Region(tc.raw); r != "" {
+			if r := queueurl.Region(tc.raw, ""); r != "" {
 				t.Errorf("Region(%q) = %q, want \"\" for a URL Parse refuses", tc.raw, r)
 			}
 		})
@@ -160,7 +160,7 @@ func FuzzParse(f *testing.F) {
 			if q != (queueurl.Queue{}) {
 				t.Fatalf("Parse(%q) returned %+v with error %v", raw, q, err)
 			}
-			if r := queueurl.Region(raw); r != "" {
+			if r := queueurl.Region(raw, ""); r != "" {
 				t.Fatalf("Region(%q) = %q for a URL Parse refuses", raw, r)
 			}
 			return
@@ -174,7 +174,7 @@ func FuzzParse(f *testing.F) {
 		if !awsRegion.MatchString(q.Region) {
 			t.Fatalf("Parse(%q) region %q is not an AWS region", raw, q.Region)
 		}
-		if r := queueurl.Region(raw); r != q.Region {
+		if r := queueurl.Region(raw, ""); r != q.Region {
 			t.Fatalf("Region(%q) = %q, Parse says %q", raw, r, q.Region)
 		}
 		again := "https://sqs." + q.Region + ".amazonaws.com/" + q.Account + "/" + q.Name
@@ -236,5 +236,16 @@ func TestFromARNReadsADeadLetterTargetAndGivesItsURL(t *testing.T) {
 		if q, err := queueurl.FromARN(bad); err == nil {
 			t.Errorf("FromARN(%q) = %+v, want an error", bad, q)
 		}
+	}
+}
+
+// A configured region wins over the URL's, as spec.queue.region does.
+func TestConfiguredRegionWins(t *testing.T) {
+	const url = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+	if r := queueurl.Region(url, "eu-central-1"); r != "eu-central-1" {
+		t.Errorf("Region with eu-central-1 configured = %q", r)
+	}
+	if r := queueurl.Region("http://localhost:4566/000000000000/orders", "us-east-1"); r != "us-east-1" {
+		t.Errorf("an emulator URL with us-east-1 configured = %q", r)
 	}
 }

@@ -24,20 +24,9 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/awserr"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
-)
-
-// Condition reasons for a queue that cannot be observed.
-const (
-	ReasonQueueDoesNotExist = awserr.QueueDoesNotExist
-	ReasonAccessDenied      = awserr.AccessDenied
-	ReasonThrottling        = awserr.Throttling
-	ReasonNetworkError      = "NetworkError"
-	ReasonAWSError          = "AWSError"
-	ReasonRoleNotAllowed    = "RoleNotAllowed"
-	ReasonInvalidQueueURL   = "InvalidQueueURL"
-	ReasonBadResponse       = "BadResponse"
 )
 
 // Classify turns an AWS SDK error into a condition reason and a message
@@ -48,20 +37,20 @@ func Classify(err error) *plan.Problem {
 	}
 	var bad badResponse
 	if errors.As(err, &bad) {
-		return &plan.Problem{Reason: ReasonBadResponse, Message: bad.Error()}
+		return &plan.Problem{Reason: v1alpha1.ReasonBadResponse, Message: bad.Error()}
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		reason := awserr.Kind(apiErr.ErrorCode())
 		if reason == "" {
-			reason = ReasonAWSError
+			reason = v1alpha1.ReasonAWSError
 		}
 		return &plan.Problem{Reason: reason, Message: fmt.Sprintf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage()),
-			Permanent: reason == ReasonQueueDoesNotExist || reason == ReasonAccessDenied}
+			Permanent: reason == v1alpha1.ReasonQueueDoesNotExist || reason == v1alpha1.ReasonAccessDenied}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-		return &plan.Problem{Reason: ReasonNetworkError, Message: err.Error()}
+		return &plan.Problem{Reason: v1alpha1.ReasonNetworkError, Message: err.Error()}
 	}
-	return &plan.Problem{Reason: ReasonAWSError, Message: err.Error()}
+	return &plan.Problem{Reason: v1alpha1.ReasonAWSError, Message: err.Error()}
 }

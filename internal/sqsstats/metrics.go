@@ -29,7 +29,8 @@ import (
 var (
 	awsCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "queuedrainer", Name: "aws_api_calls_total",
-		Help: "AWS API calls the operator made, by service, operation and result (Success, or the kind of error: Throttling, AccessDenied, QueueDoesNotExist, NetworkError, ...); an SDK retry is part of its call.",
+		Help: "AWS API calls the operator made, by service, operation and result " +
+			"(Success, or the kind of error: Throttling, AccessDenied, QueueDoesNotExist, NetworkError, ...); an SDK retry is part of its call.",
 	}, []string{"service", "operation", "result"})
 	awsCallSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "queuedrainer", Name: "aws_api_call_duration_seconds",

@@ -645,14 +645,11 @@ func (o *Observer) init() {
 func (o *Observer) target(spec v1alpha1.QueueSpec) (Target, *plan.Problem) {
 	q, err := queueurl.Parse(spec.URL)
 	if err != nil {
-		return Target{}, &plan.Problem{Reason: ReasonInvalidQueueURL, Message: err.Error(), Permanent: true}
+		return Target{}, &plan.Problem{Reason: v1alpha1.ReasonInvalidQueueURL, Message: err.Error(), Permanent: true}
 	}
-	t := Target{Region: spec.Region, RoleARN: spec.RoleARN, Queue: q}
-	if t.Region == "" {
-		t.Region = q.Region
-	}
+	t := Target{Region: queueurl.Region(spec.URL, spec.Region), RoleARN: spec.RoleARN, Queue: q}
 	if t.RoleARN != "" && !RoleAllowed(o.AllowedRoleARNs, t.RoleARN) {
-		return Target{}, &plan.Problem{Reason: ReasonRoleNotAllowed, Permanent: true, Message: fmt.Sprintf(
+		return Target{}, &plan.Problem{Reason: v1alpha1.ReasonRoleNotAllowed, Permanent: true, Message: fmt.Sprintf(
 			"role %s is not permitted by the operator's --allowed-role-arns", t.RoleARN)}
 	}
 	return t, nil

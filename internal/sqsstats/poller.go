@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 )
 
@@ -107,7 +108,7 @@ func (p *Poller) Age(drainer types.NamespacedName) (*plan.AgeSample, *plan.Probl
 	defer p.mu.Unlock()
 	k, ok := p.watched[drainer]
 	if !ok || !p.polled[k] {
-		return nil, &plan.Problem{Reason: plan.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
+		return nil, &plan.Problem{Reason: v1alpha1.ReasonNotPolledYet, Message: "CloudWatch has not been asked about this queue yet"}
 	}
 	if problem := p.errs[[2]string{k.region, k.roleARN}]; problem != nil {
 		return nil, problem

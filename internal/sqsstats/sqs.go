@@ -95,14 +95,14 @@ func ParseDeadLetterQueue(attrs map[string]string) (q queueurl.Queue, ok bool, e
 		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
 	}
 	if err := json.Unmarshal([]byte(raw), &policy); err != nil {
-		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy %q: %v", raw, err)
+		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy %q: %w", raw, err)
 	}
 	if policy.DeadLetterTargetArn == "" {
 		return queueurl.Queue{}, false, nil
 	}
 	q, err = queueurl.FromARN(policy.DeadLetterTargetArn)
 	if err != nil {
-		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy with %v", err)
+		return queueurl.Queue{}, false, fmt.Errorf("GetQueueAttributes returned RedrivePolicy with %w", err)
 	}
 	return q, true, nil
 }

@@ -135,7 +135,7 @@ func (h ExecHandler) Handle(ctx context.Context, m Message) error {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if line := strings.TrimSpace(lastLine(stderr.String())); line != "" {
-			return fmt.Errorf("%v: %s", err, line)
+			return fmt.Errorf("%w: %s", err, line)
 		}
 		return err
 	}

@@ -38,7 +38,8 @@ type SQSAPI interface {
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
-	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput,
+		opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // Message is what a handler gets.
@@ -93,7 +94,7 @@ func (f HandlerFunc) Handle(ctx context.Context, m Message) error { return f(ctx
 // region; an emulator on loopback, in microseconds), so the defaults keep
 // 64 receives and 64 deletes in flight: at most 64,000 messages a second
 // at 10 ms a call, 12,800 at 50 ms.
-// make bench-worker (hack/benchworker) measured them on a 2-core machine
+// make bench-worker (test/cmd/benchworker) measured them on a 2-core machine
 // against fauxqs at 10 ms per call: 48 of each reached 83% of what the
 // emulator serves there, 64 91-95%, 96 97%. The handlers [16] are the load
 // the worker puts on what it calls; 16 are more than a no-op handler needs

@@ -521,7 +521,7 @@ func (d *drain) release(hs []*held) {
 
 func (d *drain) releaseAll() {
 	d.mu.Lock()
-	var hs []*held
+	hs := make([]*held, 0, len(d.held))
 	for _, h := range d.held {
 		hs = append(hs, h)
 	}

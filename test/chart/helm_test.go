@@ -37,7 +37,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 const (

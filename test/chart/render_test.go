@@ -36,7 +36,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 const crdName = "queuedrainers.drain.queuedrainer.io"

@@ -31,7 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 // copies maps each file under charts/queue-drainer/files to its source;

@@ -32,12 +32,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // The drainWithin scenario's numbers. Each worker hands its messages to
-// hack/noophttp in a native sidecar that answers after handlerDelay, two at
+// test/cmd/noophttp in a native sidecar that answers after handlerDelay, two at
 // a time, so that a worker drains about 2 / 4 ms = 500 msg/s and workers add
 // up, as they do against a real downstream service (a CPU-bound no-op
 // handler would not: 4 workers on 2 cores do not go 4 times as fast).
@@ -127,7 +127,7 @@ func (s *scenario) drainOnRequest(run, n int) v1alpha1.RunRecord {
 	return rec
 }
 
-// httpWorkerTemplate runs drain-worker --http with hack/noophttp as its
+// httpWorkerTemplate runs drain-worker --http with test/cmd/noophttp as its
 // native sidecar, both on the pod's address (the local cluster gives each
 // pod its own on the loopback): the sidecar answers 204 after
 // handlerDelay, and the worker handles handlerParallel messages at once.

@@ -35,9 +35,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
 	"github.com/queuedrainer/queue-drainer/test/load"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 func TestEndToEnd(t *testing.T) {

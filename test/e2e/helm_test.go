@@ -36,8 +36,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 const (

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package e2e runs the operator in a local cluster (hack/localcluster): real
+// Package e2e runs the operator in a local cluster (test/localcluster): real
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler, a node
 // agent running pods as processes, the operator deployed from config/default
 // with its own service account, drain-worker consumers, fauxqs and the
@@ -36,9 +36,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // cloudWatchPeriod is how often ages are published and fetched: short, so
@@ -81,7 +81,10 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(binDir)
-	if _, err := output(root, "go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/drain-worker", "./hack/noophttp"); err != nil {
+	if _, err := output(root, "go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/drain-worker"); err != nil {
+		return fail(err)
+	}
+	if err := localcluster.BuildHandler(ctx, binDir); err != nil {
 		return fail(err)
 	}
 

@@ -41,11 +41,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // pendingGrace is the operator's --workers-pending-grace here (default 1m).
@@ -108,8 +107,8 @@ func scaleUpAfterAWorkerExitedStartsPods(t *testing.T) {
 	if ran := int(rec.Workers); ran < after-1 || ran > after+1 || ran > wantWorkers {
 		t.Fatalf("history says %d workers ran at once, the test saw %d (wanted %d)", rec.Workers, after, wantWorkers)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainScaled, fmt.Sprintf("to %d workers", wantWorkers)); e == nil {
-		t.Fatalf("no %s event raising the run to %d workers", plan.ReasonDrainScaled, wantWorkers)
+	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainScaled, fmt.Sprintf("to %d workers", wantWorkers)); e == nil {
+		t.Fatalf("no %s event raising the run to %d workers", v1alpha1.ReasonDrainScaled, wantWorkers)
 	}
 
 	control := workQueueJobControl(t, s.key.Namespace, wantWorkers)
@@ -230,8 +229,8 @@ func consumerOnAnotherQueueBacksOff(t *testing.T) {
 	})
 	s.send(messages, nil)
 	first := s.waitJob(1, 15*time.Second)
-	if e := kubetest.WaitEvent(t, k8s, s.key, plan.ReasonQueueURLOverridden, 10*time.Second); !strings.Contains(e.Note, otherName) {
-		t.Errorf("%s event %q does not name the other queue", plan.ReasonQueueURLOverridden, e.Note)
+	if e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonQueueURLOverridden, 10*time.Second); !strings.Contains(e.Note, otherName) {
+		t.Errorf("%s event %q does not name the other queue", v1alpha1.ReasonQueueURLOverridden, e.Note)
 	}
 	time.Sleep(time.Until(first.CreationTimestamp.Add(window)))
 
@@ -259,12 +258,12 @@ func consumerOnAnotherQueueBacksOff(t *testing.T) {
 	if jobs > 6 {
 		t.Fatalf("%d runs in %s, want at most 6 with the backoff", jobs, window)
 	}
-	if c := kubetest.Condition(qd, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != plan.ReasonIneffectiveConsumer ||
+	if c := kubetest.Condition(qd, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonIneffectiveConsumer ||
 		!strings.Contains(c.Message, otherName) {
-		t.Fatalf("Ready = %s/%s %q, want False/%s naming the other queue", c.Status, c.Reason, c.Message, plan.ReasonIneffectiveConsumer)
+		t.Fatalf("Ready = %s/%s %q, want False/%s naming the other queue", c.Status, c.Reason, c.Message, v1alpha1.ReasonIneffectiveConsumer)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainIneffective, "not spec.queue.url"); e == nil || e.Type != corev1.EventTypeWarning {
-		t.Fatalf("no Warning %s event naming the queue mismatch: %+v", plan.ReasonDrainIneffective, e)
+	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainIneffective, "not spec.queue.url"); e == nil || e.Type != corev1.EventTypeWarning {
+		t.Fatalf("no Warning %s event naming the queue mismatch: %+v", v1alpha1.ReasonDrainIneffective, e)
 	}
 	if v, f := s.messages(); v+f != messages {
 		t.Fatalf("the declared queue holds %d visible + %d in flight, want its %d messages untouched", v, f, messages)
@@ -319,11 +318,10 @@ func workerErrorReachesTheDrainer(t *testing.T) {
 	closed := closedPort(t)
 	tmpl := workerTemplate("true")
 	tmpl.Spec.BackoffLimit = ptr.To[int32](1)
-	for i, e := range tmpl.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == "AWS_ENDPOINT_URL_SQS" {
-			tmpl.Spec.Template.Spec.Containers[0].Env[i].Value = "http://" + closed
-		}
-	}
+	// The template's own endpoint wins over the one the operator passes on
+	// (--consumer-env).
+	tmpl.Spec.Template.Spec.Containers[0].Env = append(tmpl.Spec.Template.Spec.Containers[0].Env,
+		corev1.EnvVar{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://" + closed})
 	s.createDrainer(v1alpha1.Triggers{QueueDepth: ptr.To[int64](1)}, tmpl, func(spec *v1alpha1.QueueDrainerSpec) {
 		spec.Workers = v1alpha1.WorkerPolicy{Max: 1}
 		spec.Cooldown = &metav1.Duration{Duration: time.Hour}
@@ -334,9 +332,9 @@ func workerErrorReachesTheDrainer(t *testing.T) {
 	if rec.Result != v1alpha1.RunFailed || !strings.Contains(rec.Message, want) {
 		t.Fatalf("run recorded %s %q, want Failed with %q", rec.Result, rec.Message, want)
 	}
-	e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainFailed, want)
+	e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainFailed, want)
 	if e == nil {
-		t.Fatalf("no %s event carrying %q", plan.ReasonDrainFailed, want)
+		t.Fatalf("no %s event carrying %q", v1alpha1.ReasonDrainFailed, want)
 	}
 	if c := kubetest.Condition(s.drainer(), v1alpha1.ConditionQueueReachable); c.Status != metav1.ConditionTrue {
 		t.Fatalf("QueueReachable = %s/%s, want True: the operator reaches the queue", c.Status, c.Reason)
@@ -382,14 +380,14 @@ func unschedulableWorkersArePending(t *testing.T) {
 	var cond metav1.Condition
 	kubetest.Eventually(t, pendingGrace+15*time.Second, "Draining says workers are pending", func() string {
 		cond = kubetest.Condition(s.drainer(), v1alpha1.ConditionDraining)
-		if cond.Reason != plan.ReasonWorkersPending || !strings.Contains(cond.Message, "didn't match Pod's node affinity/selector") {
+		if cond.Reason != v1alpha1.ReasonWorkersPending || !strings.Contains(cond.Message, "didn't match Pod's node affinity/selector") {
 			return fmt.Sprintf("Draining %s/%s: %s", cond.Status, cond.Reason, cond.Message)
 		}
 		return ""
 	})
-	e := kubetest.WaitEvent(t, k8s, s.key, plan.ReasonWorkersPending, 10*time.Second)
+	e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonWorkersPending, 10*time.Second)
 	if e.Type != corev1.EventTypeWarning || !strings.Contains(e.Note, "didn't match Pod's node affinity/selector") {
-		t.Fatalf("%s event %s %q, want a Warning with the scheduler's message", plan.ReasonWorkersPending, e.Type, e.Note)
+		t.Fatalf("%s event %s %q, want a Warning with the scheduler's message", v1alpha1.ReasonWorkersPending, e.Type, e.Note)
 	}
 	// More backlog: no more workers while these wait.
 	s.send(1000, nil)
@@ -397,7 +395,7 @@ func unschedulableWorkersArePending(t *testing.T) {
 		if r := s.drainer().Status.ActiveRun; r == nil || r.Workers != 2 {
 			return fmt.Sprintf("activeRun %+v", r)
 		}
-		if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainScaled, ""); e != nil {
+		if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainScaled, ""); e != nil {
 			return "DrainScaled: " + e.Note
 		}
 		return ""
@@ -445,11 +443,11 @@ func deadLettersAreCountedAndRedriven(t *testing.T) {
 		t.Fatalf("run 1 recorded %s, %d processed, %d dead-lettered; want Succeeded, %d and %d: %+v",
 			rec.Result, processed(rec), ptr.Deref(rec.MessagesDeadLettered, -1), good, poison, rec)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDeadLettered, fmt.Sprintf("about %d messages", poison)); e == nil || e.Type != corev1.EventTypeWarning {
-		t.Fatalf("no Warning %s event for the %d dead-lettered messages: %+v", plan.ReasonDeadLettered, poison, e)
+	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDeadLettered, fmt.Sprintf("about %d messages", poison)); e == nil || e.Type != corev1.EventTypeWarning {
+		t.Fatalf("no Warning %s event for the %d dead-lettered messages: %+v", v1alpha1.ReasonDeadLettered, poison, e)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, plan.ReasonDrainSucceeded, "deliveries failed"); e == nil {
-		t.Fatalf("the %s event does not name the failed deliveries", plan.ReasonDrainSucceeded)
+	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainSucceeded, "deliveries failed"); e == nil {
+		t.Fatalf("the %s event does not name the failed deliveries", v1alpha1.ReasonDrainSucceeded)
 	}
 	kubetest.Eventually(t, 15*time.Second, "the dead-letter depth in status", func() string {
 		if dl := s.drainer().Status.Queue.DeadLetter; dl == nil || dl.URL != emulator.CanonicalURL(dlqName) || dl.VisibleMessages != poison {
@@ -471,7 +469,7 @@ func deadLettersAreCountedAndRedriven(t *testing.T) {
 	if got := s.drainer().Status.LastHandledRedriveRequest; got != "redrive-1" {
 		t.Fatalf("lastHandledRedriveRequest %q, want redrive-1", got)
 	}
-	kubetest.WaitEvent(t, k8s, s.key, plan.ReasonRedriveSucceeded, 10*time.Second)
+	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonRedriveSucceeded, 10*time.Second)
 	report(t, "dead letters: run 1 processed %d, %d deliveries failed, %d dead-lettered; redrive run %s moved %d back in %s",
 		processed(rec), ptr.Deref(rec.MessagesFailed, -1), ptr.Deref(rec.MessagesDeadLettered, -1), moved.Name, processed(moved),
 		moved.FinishedAt.Sub(moved.StartedAt.Time).Round(time.Second))

@@ -45,7 +45,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/controllers"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // Short leader election timings, so that a failover takes seconds.

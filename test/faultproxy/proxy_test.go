@@ -34,6 +34,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
@@ -99,10 +100,10 @@ func TestSDKSeesEachFaultAsSQSSendsIt(t *testing.T) {
 		reason    string
 		modeledAs any
 	}{
-		{faultproxy.RequestThrottled, 400, "RequestThrottled", true, sqsstats.ReasonThrottling, &sqstypes.RequestThrottled{}},
-		{faultproxy.ThrottlingException, 400, "ThrottlingException", true, sqsstats.ReasonThrottling, nil},
-		{faultproxy.InternalError, 500, "InternalError", false, sqsstats.ReasonAWSError, nil},
-		{faultproxy.ServiceUnavailable, 503, "ServiceUnavailable", false, sqsstats.ReasonAWSError, nil},
+		{faultproxy.RequestThrottled, 400, "RequestThrottled", true, v1alpha1.ReasonThrottling, &sqstypes.RequestThrottled{}},
+		{faultproxy.ThrottlingException, 400, "ThrottlingException", true, v1alpha1.ReasonThrottling, nil},
+		{faultproxy.InternalError, 500, "InternalError", false, v1alpha1.ReasonAWSError, nil},
+		{faultproxy.ServiceUnavailable, 503, "ServiceUnavailable", false, v1alpha1.ReasonAWSError, nil},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			proxy.Inject("GetQueueAttributes", "kinds", 1, tc.fault)
@@ -142,7 +143,7 @@ func TestSDKSeesEachFaultAsSQSSendsIt(t *testing.T) {
 		if isRetryable.IsErrorRetryable(err) != aws.TrueTernary {
 			t.Errorf("the retryer would not retry %v", err)
 		}
-		if p := sqsstats.Classify(err); p.Reason != sqsstats.ReasonNetworkError {
+		if p := sqsstats.Classify(err); p.Reason != v1alpha1.ReasonNetworkError {
 			t.Errorf("classified as %+v, want NetworkError", p)
 		}
 	})
@@ -201,7 +202,7 @@ func TestDownRefusesConnectionsUntilUp(t *testing.T) {
 	if _, err = depth(ctx, api, url); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("while down: %v, want connection refused", err)
 	}
-	if p := sqsstats.Classify(err); p.Reason != sqsstats.ReasonNetworkError {
+	if p := sqsstats.Classify(err); p.Reason != v1alpha1.ReasonNetworkError {
 		t.Errorf("classified as %+v, want NetworkError", p)
 	}
 	if err := proxy.SetDown(false); err != nil {

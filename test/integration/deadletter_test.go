@@ -28,7 +28,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
 
@@ -87,7 +86,7 @@ func TestMessagesDeadLetteredDuringARunAreRecordedForIt(t *testing.T) {
 	if got := ptr.Deref(rec.MessagesDeadLettered, -1); got != 10 {
 		t.Fatalf("messagesDeadLettered %d, want 10 (14 at the end, 4 at the start): %+v", got, rec)
 	}
-	if e := waitEvent(t, key, plan.ReasonDeadLettered); e.Type != corev1.EventTypeWarning {
-		t.Fatalf("%s event is %s, want a Warning: %q", plan.ReasonDeadLettered, e.Type, e.Note)
+	if e := waitEvent(t, key, v1alpha1.ReasonDeadLettered); e.Type != corev1.EventTypeWarning {
+		t.Fatalf("%s event is %s, want a Warning: %q", v1alpha1.ReasonDeadLettered, e.Type, e.Note)
 	}
 }

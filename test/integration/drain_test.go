@@ -27,8 +27,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
-	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
 
@@ -103,12 +101,12 @@ func TestMissingQueueIsUnreachableWithAnEvent(t *testing.T) {
 	key := createDrainer(t, ns, "never-created", v1alpha1.Triggers{QueueDepth: ptr.To[int64](1)})
 	eventually(t, 20*time.Second, "QueueReachable=False", func() string {
 		c := condition(get(t, key), v1alpha1.ConditionQueueReachable)
-		if c.Status != metav1.ConditionFalse || c.Reason != sqsstats.ReasonQueueDoesNotExist {
+		if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonQueueDoesNotExist {
 			return fmt.Sprintf("%+v", c)
 		}
 		return ""
 	})
-	e := waitEvent(t, key, plan.ReasonQueueUnreachable)
+	e := waitEvent(t, key, v1alpha1.ReasonQueueUnreachable)
 	if !strings.Contains(e.Note, "NonExistentQueue") {
 		t.Errorf("event note %q, want the AWS error code", e.Note)
 	}
@@ -123,7 +121,7 @@ func TestCloudWatchDownSaysMetricsUnavailableAndDepthStillStartsARun(t *testing.
 	key, url := newQueueAndDrainer(t, "blind", v1alpha1.Triggers{QueueDepth: ptr.To[int64](100), OldestMessageAge: &metav1.Duration{Duration: time.Minute}})
 	eventually(t, 30*time.Second, "MetricsAvailable=False", func() string {
 		c := condition(get(t, key), v1alpha1.ConditionMetricsAvailable)
-		if c.Status != metav1.ConditionFalse || c.Reason != sqsstats.ReasonNetworkError {
+		if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNetworkError {
 			return fmt.Sprintf("%+v", c)
 		}
 		return ""

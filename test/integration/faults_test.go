@@ -33,11 +33,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
-	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // quiet is how long a test watches for something that must not happen: a
@@ -77,7 +75,7 @@ func TestSQSThrottlingAndServerErrorsAreRetriedThenReportedWithoutAJobStorm(t *t
 	if c := condition(get(t, key), v1alpha1.ConditionQueueReachable); c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&reachable.LastTransitionTime) {
 		t.Errorf("QueueReachable %+v after two retried faults, want it True since %s", c, reachable.LastTransitionTime)
 	}
-	if e := kubetest.FindEvent(t, k8s, key, plan.ReasonQueueUnreachable, ""); e != nil {
+	if e := kubetest.FindEvent(t, k8s, key, v1alpha1.ReasonQueueUnreachable, ""); e != nil {
 		t.Errorf("event %s %q for faults the SDK retried through", e.Reason, e.Note)
 	}
 
@@ -86,11 +84,11 @@ func TestSQSThrottlingAndServerErrorsAreRetriedThenReportedWithoutAJobStorm(t *t
 	callsBefore, attemptsBefore, since := sqsCalls.Calls(getAttrs, "/"+key.Name), sqsProxy.Calls(getAttrs, key.Name), time.Now()
 	sqsProxy.Inject(getAttrs, key.Name, faultproxy.Always, faultproxy.RequestThrottled)
 	must(t, emulator.SendMessages(context.Background(), sqsAPI, url, 250, 0))
-	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, sqsstats.ReasonThrottling, "RequestThrottled")
-	if e := waitEvent(t, key, plan.ReasonQueueUnreachable); !strings.Contains(e.Note, "RequestThrottled") {
+	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, v1alpha1.ReasonThrottling, "RequestThrottled")
+	if e := waitEvent(t, key, v1alpha1.ReasonQueueUnreachable); !strings.Contains(e.Note, "RequestThrottled") {
 		t.Errorf("event note %q, want the AWS error code", e.Note)
 	}
-	if c := condition(get(t, key), v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != sqsstats.ReasonThrottling {
+	if c := condition(get(t, key), v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonThrottling {
 		t.Errorf("Ready %+v, want False/Throttling", c)
 	}
 	kubetest.Never(t, quiet, "no run while throttled", func() string { return jobCount(t, key, 0) })
@@ -104,13 +102,13 @@ func TestSQSThrottlingAndServerErrorsAreRetriedThenReportedWithoutAJobStorm(t *t
 	// Now a server error on every attempt: the reason follows the error.
 	sqsProxy.Clear()
 	sqsProxy.Inject(getAttrs, key.Name, faultproxy.Always, faultproxy.InternalError)
-	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, sqsstats.ReasonAWSError, "InternalError")
-	waitEventNoting(t, key, plan.ReasonQueueUnreachable, "InternalError")
+	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, v1alpha1.ReasonAWSError, "InternalError")
+	waitEventNoting(t, key, v1alpha1.ReasonQueueUnreachable, "InternalError")
 
 	// SQS recovers: the drainer sees the backlog and starts exactly one run.
 	sqsProxy.Clear()
 	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionTrue, "QueueObserved", "")
-	waitEvent(t, key, plan.ReasonQueueReachable)
+	waitEvent(t, key, v1alpha1.ReasonQueueReachable)
 	job := waitOneRun(t, key, v1alpha1.TriggerQueueDepth)
 	kubetest.Never(t, quiet, "a second Job", func() string { return jobCount(t, key, 1) })
 	if run := get(t, key).Status.ActiveRun; run == nil || run.Name != job.Name || run.MessagesAtStart != 250 {
@@ -131,7 +129,7 @@ func TestSQSDownDuringARunKeepsTheRun(t *testing.T) {
 	must(t, sqsProxy.SetDown(true))
 	defer func() { must(t, sqsProxy.SetDown(false)) }()
 	down := time.Now()
-	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, sqsstats.ReasonNetworkError, "connection refused")
+	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, v1alpha1.ReasonNetworkError, "connection refused")
 	t.Logf("FIGURE SQS down: QueueReachable=False/NetworkError %s after the endpoint went down", time.Since(down).Round(time.Millisecond))
 	kubetest.Never(t, quiet, "the run kept while SQS is down", func() string { return sameRun(t, key, job) })
 	if c := condition(get(t, key), v1alpha1.ConditionDraining); c.Status != metav1.ConditionTrue {
@@ -153,8 +151,8 @@ func TestCloudWatchThrottlingLeavesTheAgeUnknownUntilItRecovers(t *testing.T) {
 	cw.FailNext("GetMetricData", 1_000_000, "Throttling", 400)
 	defer cw.FailNext("GetMetricData", 0, "", 0)
 	must(t, emulator.SendMessages(context.Background(), sqsAPI, url, 1, 0))
-	waitCondition(t, key, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, sqsstats.ReasonThrottling, "Throttling")
-	waitEventNoting(t, key, plan.ReasonMetricsUnavailable, "Throttling")
+	waitCondition(t, key, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, v1alpha1.ReasonThrottling, "Throttling")
+	waitEventNoting(t, key, v1alpha1.ReasonMetricsUnavailable, "Throttling")
 	// The message is now older than the threshold, but its age is unknown.
 	kubetest.Never(t, 2*quiet, "no age run on an unknown age", func() string { return jobCount(t, key, 0) })
 
@@ -176,7 +174,7 @@ func TestQueueWithoutDatapointsInAPartialAnswerHasNoAgeRunButADepthRun(t *testin
 
 	waitOneRun(t, lit, v1alpha1.TriggerOldestMessageAge)
 	waitCondition(t, dark, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, "NoDatapoint", "")
-	waitEvent(t, dark, plan.ReasonMetricsUnavailable)
+	waitEvent(t, dark, v1alpha1.ReasonMetricsUnavailable)
 	kubetest.Never(t, quiet, "no age run for the queue without datapoints", func() string { return jobCount(t, dark, 0) })
 	if q := get(t, dark).Status.Queue; q == nil || q.OldestMessageAge != nil || q.VisibleMessages != 1 {
 		t.Errorf("queue status %+v, want 1 visible and no age", q)

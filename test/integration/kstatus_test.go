@@ -38,7 +38,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
 )
@@ -131,14 +130,14 @@ func TestKstatusTellsABrokenDrainerFromABusyOne(t *testing.T) {
 	scheduleDrainer := newDrainerObject(ns, "ks-schedule", v1alpha1.Triggers{Schedule: "*/15 * * * *", TimeZone: "Nowhere/Town"})
 	must(t, k8s.Create(ctx, scheduleDrainer))
 	states = append(states, state{"stalled-invalid-schedule.yaml", settled(client.ObjectKeyFromObject(scheduleDrainer), "stalled",
-		has(v1alpha1.ConditionStalled, metav1.ConditionTrue, plan.ReasonInvalidSchedule)), status.FailedStatus})
+		has(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSchedule)), status.FailedStatus})
 
 	// An ineffective consumer: its Job completes and the 10 messages stay.
 	newQueue("ks-ineffective", 10)
 	key = createDrainer(t, ns, "ks-ineffective", v1alpha1.Triggers{QueueDepth: ptr.To[int64](1)})
 	completeJob(t, waitOneRun(t, key, v1alpha1.TriggerQueueDepth))
 	states = append(states, state{"stalled-ineffective-consumer.yaml", settled(key, "stalled",
-		has(v1alpha1.ConditionStalled, metav1.ConditionTrue, plan.ReasonIneffectiveConsumer)), status.FailedStatus})
+		has(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonIneffectiveConsumer)), status.FailedStatus})
 
 	// Throttled on every call: retried, in progress.
 	newQueue("ks-throttled", 0)
@@ -152,7 +151,7 @@ func TestKstatusTellsABrokenDrainerFromABusyOne(t *testing.T) {
 	key = createDrainer(t, ns, "ks-pending", v1alpha1.Triggers{QueueDepth: ptr.To[int64](100)})
 	pendingWorker(t, waitOneRun(t, key, v1alpha1.TriggerQueueDepth))
 	states = append(states, state{"workers-pending.yaml", settled(key, "workers pending",
-		has(v1alpha1.ConditionDraining, metav1.ConditionTrue, plan.ReasonWorkersPending)), status.CurrentStatus})
+		has(v1alpha1.ConditionDraining, metav1.ConditionTrue, v1alpha1.ReasonWorkersPending)), status.CurrentStatus})
 
 	for _, s := range states {
 		u := unstructuredDrainer(t, s.qd)

@@ -43,7 +43,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // period is how often the simulator publishes AWS/SQS metrics and the

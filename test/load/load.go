@@ -20,7 +20,7 @@ limitations under the License.
 // given size, one fixed body, or a text/template rendered per message. On a
 // FIFO queue the messages are spread over message groups, each group's
 // messages sent in order, with deduplication IDs that make a call sent again
-// after a lost answer harmless. hack/loadgen is its command line.
+// after a lost answer harmless. test/cmd/loadgen is its command line.
 package load
 
 import (

@@ -16,7 +16,10 @@ limitations under the License.
 
 // Package kubetest holds what the envtest suites share: starting a real
 // kube-apiserver and etcd with the project's CRD, and waiting for what a
-// user would see on the API server.
+// user would see on the API server. It belongs to the product's module, for
+// the product's own envtest tests (controllers, api/v1alpha1,
+// cmd/kubectl-queuedrainer), and the test module (test/) imports it too; it
+// imports nothing the product's go.mod does not already need.
 package kubetest
 
 import (

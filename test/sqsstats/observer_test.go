@@ -203,7 +203,7 @@ func TestFailingQueuesBackOffWithoutDelayingHealthyOnes(t *testing.T) {
 			}
 		}
 	}
-	if !rec.all(drainers[:10], func(o plan.Observation) bool { return o.Err != nil && o.Err.Reason == sqsstats.ReasonAWSError }) {
+	if !rec.all(drainers[:10], func(o plan.Observation) bool { return o.Err != nil && o.Err.Reason == v1alpha1.ReasonAWSError }) {
 		t.Errorf("the failing queues' drainers were not told their error")
 	}
 	if !rec.all(drainers[10:], func(o plan.Observation) bool { return o.Err == nil && o.Visible == 7 }) {
@@ -226,7 +226,7 @@ func TestOutageIsDetectedOnceForTheRegionAndProbed(t *testing.T) {
 	api.set(func(f *fleetSQS) { f.down = refused })
 	outageAt := time.Now()
 	took := waitWithin(t, interval+2*time.Second, "every drainer told of the outage", func() bool {
-		return rec.all(drainers, func(o plan.Observation) bool { return o.Err != nil && o.Err.Reason == sqsstats.ReasonNetworkError })
+		return rec.all(drainers, func(o plan.Observation) bool { return o.Err != nil && o.Err.Reason == v1alpha1.ReasonNetworkError })
 	})
 	t.Logf("all %d drainers told of the outage after %v", n, took.Round(time.Millisecond))
 	if got, ok := o.Observe(context.Background(), drainers[n-1], v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/" + queueName(n-1)}, interval); !ok ||
@@ -303,7 +303,7 @@ func TestNotifyComparesWithWhatTheDrainerRead(t *testing.T) {
 	api := newFleetSQS()
 	type told struct{ last, next plan.Observation }
 	var notes []told
-	ages := &fakeAges{problem: &plan.Problem{Reason: plan.ReasonNoDatapoint, Message: "no datapoint"}}
+	ages := &fakeAges{problem: &plan.Problem{Reason: v1alpha1.ReasonNoDatapoint, Message: "no datapoint"}}
 	o := &sqsstats.Observer{Clients: &fakeClients{sqs: api}, Ages: ages,
 		Notify: func(_ types.NamespacedName, last, next plan.Observation) { notes = append(notes, told{last, next}) }}
 	d := types.NamespacedName{Namespace: "shop", Name: "orders"}
@@ -316,7 +316,7 @@ func TestNotifyComparesWithWhatTheDrainerRead(t *testing.T) {
 		t.Fatalf("%d notifications for 2 polls, want 2", len(notes))
 	}
 	n := notes[1]
-	if n.last.MetricsErr == nil || n.last.MetricsErr.Reason != plan.ReasonNoDatapoint || n.last.Visible != 7 {
+	if n.last.MetricsErr == nil || n.last.MetricsErr.Reason != v1alpha1.ReasonNoDatapoint || n.last.Visible != 7 {
 		t.Errorf("last = %+v (metrics %+v), want what the drainer read: 7 visible, NoDatapoint", n.last, n.last.MetricsErr)
 	}
 	if plan.ObservationMatters(qd, n.last, n.next, time.Now()) {

@@ -41,7 +41,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // The tests run one agent for node testNode against envtest's API server

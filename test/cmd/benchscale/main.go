@@ -35,7 +35,7 @@ limitations under the License.
 // Then it prints the sizes side by side and whether each target is met.
 //
 //	make bench-scale            # N = 1,000 and 5,000
-//	make bench-scale N=2000     # or: go run ./hack/benchscale --help
+//	make bench-scale N=2000     # or: cd test && go run ./cmd/benchscale --help
 package main
 
 import (
@@ -82,6 +82,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 const getAttrs = "GetQueueAttributes"
@@ -133,6 +134,7 @@ func main() {
 		o.managerBin = filepath.Join(work, "manager")
 		fmt.Println("building ./cmd/manager")
 		cmd := exec.Command("go", "build", "-o", o.managerBin, "./cmd/manager")
+		cmd.Dir = localcluster.RepoRoot()
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		fail(cmd.Run())
 	}
@@ -233,7 +235,7 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	_ = v1alpha1.AddToScheme(scheme)
 
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(localcluster.RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: o.assets,
 	}

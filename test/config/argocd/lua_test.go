@@ -16,11 +16,14 @@ limitations under the License.
 
 // Package argocd_test checks the Argo CD health check and resource actions
 // for QueueDrainer, kept under config/argocd in the layout of Argo CD's
-// resource_customizations, and the argocd-cm patch that embeds them.
+// resource_customizations, and the argocd-cm patch that embeds them. The
+// tests run in config/argocd (main_test.go).
 //
 // The Lua runs in gopher-lua, the interpreter Argo CD uses, with what Argo CD
 // gives a script configured in argocd-cm: the base functions, table, and
 // os.time and os.date.
+//
+// From test/ (the test module):
 //
 //	go test ./config/argocd/...           run the cases
 //	go test ./config/argocd/... -update   rewrite the expected messages in
@@ -495,7 +498,7 @@ func TestHealth(t *testing.T) {
 				}
 			}
 			if hs.Message != tc.HealthStatus.Message && !*update {
-				t.Errorf("message\n  got  %q\n  want %q\n(go test ./config/argocd/... -update rewrites the expected messages)", hs.Message, tc.HealthStatus.Message)
+				t.Errorf("message\n  got  %q\n  want %q\n(cd test && go test ./config/argocd/... -update rewrites the expected messages)", hs.Message, tc.HealthStatus.Message)
 			}
 		})
 	}
@@ -1022,7 +1025,7 @@ func renderPatch(t *testing.T) string {
 	}
 	b.WriteString(`# Argo CD health check and resource actions for QueueDrainer, as argocd-cm
 # data. Generated from config/argocd/` + dir + `/
-# by ` + "`go test ./config/argocd/... -update`" + `: edit the Lua files, not this.
+# by ` + "`cd test && go test ./config/argocd/... -update`" + `: edit the Lua files, not this.
 #
 # Apply it to the argocd-cm ConfigMap of your Argo CD, for example:
 #   kubectl -n argocd patch configmap argocd-cm --patch-file config/argocd/` + patchFile + `
@@ -1056,7 +1059,7 @@ func TestArgoCDConfigMapPatch(t *testing.T) {
 			t.Logf("regenerated %s", patchFile)
 		}
 	} else if got := readFile(t, patchFile); got != want {
-		t.Errorf("%s is out of date with the Lua files: run go test ./config/argocd/... -update", patchFile)
+		t.Errorf("%s is out of date with the Lua files: run cd test && go test ./config/argocd/... -update", patchFile)
 	}
 	// What Argo CD reads from it is the Lua files, byte for byte.
 	var cm struct {

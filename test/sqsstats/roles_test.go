@@ -138,8 +138,8 @@ func TestRoleOutsideTheAllowedPatternsMakesNoAWSCall(t *testing.T) {
 	o := observerWithRealClients(fake, "arn:aws:iam::123456789012:role/drain-*")
 	const role = "arn:aws:iam::123456789012:role/admin"
 	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: role})
-	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, role) {
-		t.Errorf("Err = %+v, want %s naming %s", obs.Err, sqsstats.ReasonRoleNotAllowed, role)
+	if obs.Err == nil || obs.Err.Reason != v1alpha1.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, role) {
+		t.Errorf("Err = %+v, want %s naming %s", obs.Err, v1alpha1.ReasonRoleNotAllowed, role)
 	}
 	if got := fake.recorded(); len(got) != 0 {
 		t.Errorf("a refused role still reached AWS: %q", got)

@@ -15,12 +15,12 @@ limitations under the License.
 */
 
 // Command demo shows queue-drainer at work on this machine, with no cloud
-// account and no cluster: it starts a local cluster (hack/localcluster), the
+// account and no cluster: it starts a local cluster (test/localcluster), the
 // SQS emulator and the CloudWatch simulator, deploys the operator from
-// config/default, loads a queue with hack/loadgen, applies a QueueDrainer
+// config/default, loads a queue with test/cmd/loadgen, applies a QueueDrainer
 // and shows the queue being drained. Ctrl-C stops everything it started.
 //
-// Its consumer is drain-worker --http with hack/noophttp, a no-op handler,
+// Its consumer is drain-worker --http with test/cmd/noophttp, a no-op handler,
 // as a native sidecar (hack/demo/queuedrainer.yaml), so that the drain goes
 // at the worker's speed; --handler=exec applies the exec example of
 // config/samples instead (a process per message). --queues N shards the
@@ -56,10 +56,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 func main() {
@@ -211,13 +211,13 @@ Control-plane logs: %s; pod logs: %s/pods/.
 	return nil
 }
 
-// load fills the queues with hack/loadgen, one loadgen per queue at once,
+// load fills the queues with test/cmd/loadgen, one loadgen per queue at once,
 // the messages split evenly.
 func load(ctx context.Context, stack *localcluster.Stack, binDir string, names []string, o options) error {
 	if len(names) == 1 {
-		step("loading %d messages into %s with hack/loadgen", o.messages, emulator.CanonicalURL(names[0]))
+		step("loading %d messages into %s with test/cmd/loadgen", o.messages, emulator.CanonicalURL(names[0]))
 	} else {
-		step("loading %d messages into %d queues (%s to %s) with hack/loadgen", o.messages, len(names), names[0], names[len(names)-1])
+		step("loading %d messages into %d queues (%s to %s) with test/cmd/loadgen", o.messages, len(names), names[0], names[len(names)-1])
 	}
 	// One queue after the other: fauxqs serves one process's requests on
 	// one core, and loading the queues side by side was slower.

@@ -272,8 +272,8 @@ func TestObserveResolvesQueueURLAgainAfterQueueDoesNotExist(t *testing.T) {
 	}
 	api.attrsErr = apiError("AWS.SimpleQueueService.NonExistentQueue") // deleted...
 	obs := observeNow(t, o, drainer, spec)
-	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
-		t.Fatalf("observe of a deleted queue: Err = %+v, want %s", obs.Err, sqsstats.ReasonQueueDoesNotExist)
+	if obs.Err == nil || obs.Err.Reason != v1alpha1.ReasonQueueDoesNotExist {
+		t.Fatalf("observe of a deleted queue: Err = %+v, want %s", obs.Err, v1alpha1.ReasonQueueDoesNotExist)
 	}
 	api.attrsErr = nil // ...and recreated, maybe at another URL
 	api.queueURL = "http://localhost:4566/123456789012/orders-recreated"
@@ -299,17 +299,17 @@ func TestObserveClassifiesSQSErrors(t *testing.T) {
 		wantMessage string
 	}{
 		{"queue does not exist", apiError("AWS.SimpleQueueService.NonExistentQueue"), nil,
-			sqsstats.ReasonQueueDoesNotExist, "AWS.SimpleQueueService.NonExistentQueue"},
+			v1alpha1.ReasonQueueDoesNotExist, "AWS.SimpleQueueService.NonExistentQueue"},
 		{"queue does not exist (JSON protocol code)", apiError("QueueDoesNotExist"), nil,
-			sqsstats.ReasonQueueDoesNotExist, "QueueDoesNotExist"},
-		{"access denied", apiError("AccessDenied"), nil, sqsstats.ReasonAccessDenied, "AccessDenied"},
-		{"access denied on attributes", nil, apiError("AccessDenied"), sqsstats.ReasonAccessDenied, "AccessDenied"},
-		{"throttling", nil, apiError("ThrottlingException"), sqsstats.ReasonThrottling, "ThrottlingException"},
-		{"network", opErr, nil, sqsstats.ReasonNetworkError, "connection refused"},
+			v1alpha1.ReasonQueueDoesNotExist, "QueueDoesNotExist"},
+		{"access denied", apiError("AccessDenied"), nil, v1alpha1.ReasonAccessDenied, "AccessDenied"},
+		{"access denied on attributes", nil, apiError("AccessDenied"), v1alpha1.ReasonAccessDenied, "AccessDenied"},
+		{"throttling", nil, apiError("ThrottlingException"), v1alpha1.ReasonThrottling, "ThrottlingException"},
+		{"network", opErr, nil, v1alpha1.ReasonNetworkError, "connection refused"},
 		{"network, wrapped", &smithy.OperationError{ServiceID: "SQS", OperationName: "GetQueueUrl", Err: opErr}, nil,
-			sqsstats.ReasonNetworkError, "connection refused"},
-		{"timeout", nil, context.DeadlineExceeded, sqsstats.ReasonNetworkError, "deadline exceeded"},
-		{"unknown AWS code", nil, apiError("KmsDisabled"), sqsstats.ReasonAWSError, "KmsDisabled"},
+			v1alpha1.ReasonNetworkError, "connection refused"},
+		{"timeout", nil, context.DeadlineExceeded, v1alpha1.ReasonNetworkError, "deadline exceeded"},
+		{"unknown AWS code", nil, apiError("KmsDisabled"), v1alpha1.ReasonAWSError, "KmsDisabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, api, _, _ := newObserver()
@@ -334,8 +334,8 @@ func TestObserveReportsBadResponseWhenCountsAreMalformed(t *testing.T) {
 	o, api, _, _ := newObserver()
 	api.attrs = map[string]string{"ApproximateNumberOfMessages": "lots"}
 	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL})
-	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonBadResponse || !strings.Contains(obs.Err.Message, "ApproximateNumberOfMessages") {
-		t.Errorf("Err = %+v, want reason %s naming ApproximateNumberOfMessages", obs.Err, sqsstats.ReasonBadResponse)
+	if obs.Err == nil || obs.Err.Reason != v1alpha1.ReasonBadResponse || !strings.Contains(obs.Err.Message, "ApproximateNumberOfMessages") {
+		t.Errorf("Err = %+v, want reason %s naming ApproximateNumberOfMessages", obs.Err, v1alpha1.ReasonBadResponse)
 	}
 }
 
@@ -353,11 +353,11 @@ func TestObserveRefusesRoleNotAllowedWithoutCallingAWS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o, api, clients, ages := newObserver(tc.allowed...)
 			obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL, RoleARN: tc.role})
-			if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, tc.role) {
-				t.Errorf("Err = %+v, want %s naming %s", obs.Err, sqsstats.ReasonRoleNotAllowed, tc.role)
+			if obs.Err == nil || obs.Err.Reason != v1alpha1.ReasonRoleNotAllowed || !strings.Contains(obs.Err.Message, tc.role) {
+				t.Errorf("Err = %+v, want %s naming %s", obs.Err, v1alpha1.ReasonRoleNotAllowed, tc.role)
 			}
-			if obs.MetricsErr == nil || obs.MetricsErr.Reason != sqsstats.ReasonRoleNotAllowed {
-				t.Errorf("MetricsErr = %+v, want %s", obs.MetricsErr, sqsstats.ReasonRoleNotAllowed)
+			if obs.MetricsErr == nil || obs.MetricsErr.Reason != v1alpha1.ReasonRoleNotAllowed {
+				t.Errorf("MetricsErr = %+v, want %s", obs.MetricsErr, v1alpha1.ReasonRoleNotAllowed)
 			}
 			if urls, attrs := api.calls(); urls+attrs != 0 {
 				t.Errorf("made %d GetQueueUrl and %d GetQueueAttributes calls for a refused role, want none", urls, attrs)
@@ -394,11 +394,11 @@ func TestObserveAssumesAnAllowedRoleInTheQueueRegion(t *testing.T) {
 func TestObserveReportsInvalidQueueURLWithoutCallingAWS(t *testing.T) {
 	o, api, clients, ages := newObserver()
 	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: "https://example.com/123456789012/orders"})
-	if obs.Err == nil || obs.Err.Reason != sqsstats.ReasonInvalidQueueURL || !strings.Contains(obs.Err.Message, "host") {
-		t.Errorf("Err = %+v, want %s saying what is wrong with the host", obs.Err, sqsstats.ReasonInvalidQueueURL)
+	if obs.Err == nil || obs.Err.Reason != v1alpha1.ReasonInvalidQueueURL || !strings.Contains(obs.Err.Message, "host") {
+		t.Errorf("Err = %+v, want %s saying what is wrong with the host", obs.Err, v1alpha1.ReasonInvalidQueueURL)
 	}
-	if obs.MetricsErr == nil || obs.MetricsErr.Reason != sqsstats.ReasonInvalidQueueURL {
-		t.Errorf("MetricsErr = %+v, want %s", obs.MetricsErr, sqsstats.ReasonInvalidQueueURL)
+	if obs.MetricsErr == nil || obs.MetricsErr.Reason != v1alpha1.ReasonInvalidQueueURL {
+		t.Errorf("MetricsErr = %+v, want %s", obs.MetricsErr, v1alpha1.ReasonInvalidQueueURL)
 	}
 	if urls, attrs := api.calls(); urls+attrs != 0 || len(clients.askedFor()) != 0 {
 		t.Errorf("made %d+%d SQS calls and asked for clients %q for an invalid URL, want none", urls, attrs, clients.askedFor())
@@ -424,7 +424,7 @@ func TestObserveRegionFromSpecOverridesTheURL(t *testing.T) {
 
 func TestObservePassesOnWhyTheAgeIsUnknown(t *testing.T) {
 	o, _, _, ages := newObserver()
-	ages.problem = &plan.Problem{Reason: sqsstats.ReasonThrottling, Message: "ThrottlingException: slow down"}
+	ages.problem = &plan.Problem{Reason: v1alpha1.ReasonThrottling, Message: "ThrottlingException: slow down"}
 	obs := observeNow(t, o, drainer, v1alpha1.QueueSpec{URL: ordersURL})
 	if obs.Err != nil || obs.Visible != 12000 {
 		t.Errorf("Err = %+v, Visible = %d: a CloudWatch problem must not hide the SQS counts", obs.Err, obs.Visible)

@@ -105,8 +105,8 @@ func TestMissingQueueIsReportedAsQueueDoesNotExist(t *testing.T) {
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
 	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "gone"},
 		v1alpha1.QueueSpec{URL: emulator.CanonicalURL("no-such-queue")})
-	if o.Err == nil || o.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
-		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonQueueDoesNotExist)
+	if o.Err == nil || o.Err.Reason != v1alpha1.ReasonQueueDoesNotExist {
+		t.Fatalf("Err = %+v, want reason %s", o.Err, v1alpha1.ReasonQueueDoesNotExist)
 	}
 	t.Logf("condition message: %s", o.Err.Message)
 }
@@ -121,8 +121,8 @@ func TestStoppedEmulatorIsANetworkError(t *testing.T) {
 	p.Stop()
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}, Timeout: 5 * time.Second}
 	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
-	if o.Err == nil || o.Err.Reason != sqsstats.ReasonNetworkError {
-		t.Fatalf("Err = %+v, want reason %s", o.Err, sqsstats.ReasonNetworkError)
+	if o.Err == nil || o.Err.Reason != v1alpha1.ReasonNetworkError {
+		t.Fatalf("Err = %+v, want reason %s", o.Err, v1alpha1.ReasonNetworkError)
 	}
 }
 
@@ -154,18 +154,18 @@ func TestCloudWatchDownLeavesAgeUnknownWhileDepthStillStartsADrain(t *testing.T)
 	if o.Err != nil || o.Visible != 1500 {
 		t.Fatalf("SQS observation: visible %d, err %+v; want 1500 and no error", o.Visible, o.Err)
 	}
-	if o.OldestAge != nil || o.MetricsErr == nil || o.MetricsErr.Reason != sqsstats.ReasonNetworkError {
-		t.Fatalf("age %+v, metrics error %+v; want unknown age and reason %s", o.OldestAge, o.MetricsErr, sqsstats.ReasonNetworkError)
+	if o.OldestAge != nil || o.MetricsErr == nil || o.MetricsErr.Reason != v1alpha1.ReasonNetworkError {
+		t.Fatalf("age %+v, metrics error %+v; want unknown age and reason %s", o.OldestAge, o.MetricsErr, v1alpha1.ReasonNetworkError)
 	}
 
 	qd := &v1alpha1.QueueDrainer{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", Generation: 1}}
 	qd.Spec.Queue = spec
 	qd.Spec.Triggers = v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000), OldestMessageAge: &metav1.Duration{Duration: time.Minute}}
 	d := plan.Decide(plan.Input{Now: time.Now(), Drainer: qd, Queue: o})
-	if d.Start == nil || d.Start.Trigger != v1alpha1.TriggerQueueDepth || d.Start.Workers != 2 {
-		t.Fatalf("start %+v, want a QueueDepth run with 2 workers", d.Start)
+	if r := d.Status.ActiveRun; !d.Start || r.Trigger != v1alpha1.TriggerQueueDepth || r.Workers != 2 {
+		t.Fatalf("start %v, active run %+v; want a QueueDepth run with 2 workers", d.Start, r)
 	}
-	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionMetricsAvailable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != sqsstats.ReasonNetworkError {
-		t.Errorf("MetricsAvailable %+v, want False/%s", c, sqsstats.ReasonNetworkError)
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionMetricsAvailable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNetworkError {
+		t.Errorf("MetricsAvailable %+v, want False/%s", c, v1alpha1.ReasonNetworkError)
 	}
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package main_test
+package drainworker_test
 
 import (
 	"context"
@@ -40,6 +40,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 // The binary as a Job runs it: QUEUE_URL is the canonical SQS URL, the
@@ -184,7 +185,9 @@ func runFailing(t *testing.T, bin string, env ...string) (drainsummary.Summary, 
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "drain-worker")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/drain-worker")
+	cmd.Dir = localcluster.RepoRoot()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

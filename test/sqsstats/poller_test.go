@@ -32,6 +32,7 @@ import (
 	"github.com/aws/smithy-go"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/queueurl"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
@@ -364,9 +365,9 @@ func TestPollerReportsCloudWatchErrorsForThatRegionOnly(t *testing.T) {
 	for _, tc := range []struct {
 		code, reason string
 	}{
-		{"ThrottlingException", sqsstats.ReasonThrottling},
-		{"AccessDenied", sqsstats.ReasonAccessDenied},
-		{"InternalServiceError", sqsstats.ReasonAWSError},
+		{"ThrottlingException", v1alpha1.ReasonThrottling},
+		{"AccessDenied", v1alpha1.ReasonAccessDenied},
+		{"InternalServiceError", v1alpha1.ReasonAWSError},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			us := &fakeCW{series: map[string][]point{"orders": {{observed.Add(-time.Minute), 10}}}}

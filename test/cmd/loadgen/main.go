@@ -18,9 +18,9 @@ limitations under the License.
 // call, from several senders, at an optional steady rate, for a count or a
 // duration.
 //
-//	go run ./hack/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --count 100000
-//	go run ./hack/loadgen --queue-url $URL --rate 200 --duration 5m --body-template '{"order":{{.Seq}},"run":"{{.ID}}","at":"{{.Time}}"}'
-//	go run ./hack/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo --create --groups 16 --visibility-timeout 1m --dead-letter orders-dlq.fifo --max-receive-count 5
+//	cd test && go run ./cmd/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --count 100000
+//	cd test && go run ./cmd/loadgen --queue-url $URL --rate 200 --duration 5m --body-template '{"order":{{.Seq}},"run":"{{.ID}}","at":"{{.Time}}"}'
+//	cd test && go run ./cmd/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo --create --groups 16 --visibility-timeout 1m --dead-letter orders-dlq.fifo --max-receive-count 5
 //
 // Bodies are --size bytes of filler (the sequence number padded with dots),
 // the content of --body-file byte for byte, or --body-template, a Go

@@ -14,9 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package config holds the kustomize manifests; its test checks what
-// `make deploy` would apply: the manager's pod meets the restricted Pod
-// Security Standard, and the operator's RBAC stays narrow.
+// Package config tests the kustomize manifests under config/: what
+// `make deploy` would apply, where the manager's pod meets the restricted
+// Pod Security Standard and the operator's RBAC stays narrow.
 package config
 
 import (
@@ -35,7 +35,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
 )
 
 // rendered is the output of `kustomize build config/default`, one object per entry.

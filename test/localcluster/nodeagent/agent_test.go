@@ -40,7 +40,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
-	"github.com/queuedrainer/queue-drainer/test/kubetest"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 func TestNodeRegistered(t *testing.T) {

@@ -44,7 +44,7 @@ limitations under the License.
 // that every message sent was received and deleted once and that the queue
 // is empty afterwards; a failed check exits 1.
 //
-//	make bench-worker               # or: go run ./hack/benchworker --help
+//	make bench-worker               # or: cd test && go run ./cmd/benchworker --help
 package main
 
 import (

@@ -102,7 +102,7 @@ func TestMissingDeadLetterQueueDoesNotHideTheQueue(t *testing.T) {
 	must(t, err)
 	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
 	o := observeNow(t, obs, types.NamespacedName{Namespace: "shop", Name: "orders"}, v1alpha1.QueueSpec{URL: emulator.CanonicalURL("orders")})
-	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err == nil || o.DeadLetter.Err.Reason != sqsstats.ReasonQueueDoesNotExist {
+	if o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err == nil || o.DeadLetter.Err.Reason != v1alpha1.ReasonQueueDoesNotExist {
 		t.Fatalf("observation %+v, dead letter %+v; want the queue observed and the dead letter QueueDoesNotExist", o, o.DeadLetter)
 	}
 }

@@ -46,7 +46,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/queuedrainer/queue-drainer/hack/localcluster/nodeagent"
+	"github.com/queuedrainer/queue-drainer/test/localcluster/nodeagent"
 )
 
 const (

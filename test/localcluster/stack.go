@@ -49,21 +49,22 @@ const (
 	WorkerImage = "ghcr.io/queuedrainer/drain-worker"
 	// ShellImage runs its command from the host's PATH (sh, true, ...).
 	ShellImage = "busybox"
-	// HandlerImage is a message handler that does nothing, fast: hack/noophttp,
+	// HandlerImage is a message handler that does nothing, fast: test/cmd/noophttp,
 	// answering 204 to every POST (noophttp --listen ADDR). The demo and the
 	// end-to-end suite run it as drain-worker --http's native sidecar.
 	HandlerImage = "ghcr.io/queuedrainer/noop-http"
 )
 
-// HandlerBinary is hack/noophttp's binary in a stack's BinDir.
+// HandlerBinary is test/cmd/noophttp's binary in a stack's BinDir.
 const HandlerBinary = "noophttp"
 
-// BuildHandler builds hack/noophttp into binDir.
+// BuildHandler builds test/cmd/noophttp into binDir (in the test module,
+// test/go.mod).
 func BuildHandler(ctx context.Context, binDir string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, HandlerBinary), "./hack/noophttp")
-	cmd.Dir = RepoRoot()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, HandlerBinary), "./cmd/noophttp")
+	cmd.Dir = filepath.Join(RepoRoot(), "test")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building hack/noophttp: %w\n%s", err, out)
+		return fmt.Errorf("building test/cmd/noophttp: %w\n%s", err, out)
 	}
 	return nil
 }
@@ -98,7 +99,8 @@ type Stack struct {
 	publishDone chan struct{}
 }
 
-// RepoRoot is the repository this package was built from.
+// RepoRoot is the repository this package was built from (this file is
+// test/localcluster/stack.go).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
@@ -147,7 +149,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	go func() { defer close(s.publishDone); _ = pub.Run(pubCtx) }()
 
 	if _, err := os.Stat(filepath.Join(o.BinDir, HandlerBinary)); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintln(o.Progress, "building the no-op HTTP handler (hack/noophttp)")
+		fmt.Fprintln(o.Progress, "building the no-op HTTP handler (test/cmd/noophttp)")
 		if err := BuildHandler(ctx, o.BinDir); err != nil {
 			return nil, err
 		}

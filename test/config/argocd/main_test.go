@@ -1,0 +1,36 @@
+/*
+Copyright 2026 The queue-drainer Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package argocd_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/queuedrainer/queue-drainer/test/localcluster"
+)
+
+// TestMain runs the tests in config/argocd, whose files they read (and
+// with -update write) by their paths there.
+func TestMain(m *testing.M) {
+	if err := os.Chdir(filepath.Join(localcluster.RepoRoot(), "config", "argocd")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
