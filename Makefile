@@ -15,11 +15,13 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 PROMTOOL ?= $(LOCALBIN)/promtool
 HELM ?= $(LOCALBIN)/helm
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 HELM_VERSION ?= v4.3.1
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 # Extra flags for `go test`, e.g. `make test TEST_FLAGS='-run TestDrain -v'`.
 TEST_FLAGS ?=
@@ -79,6 +81,12 @@ fmt: ## Run go fmt against code (both modules).
 vet: ## Run go vet against code (both modules).
 	go vet ./...
 	cd test && go vet ./...
+
+# Both modules, with the one .golangci.yml at the root; .ci/run runs it.
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (.golangci.yml) on both modules.
+	$(GOLANGCI_LINT) run ./...
+	cd test && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 
 # The API server and etcd for envtest are built from their Go modules by
 # hack/kube-binaries.sh (first run: several minutes, progress on stderr) and
@@ -266,6 +274,12 @@ endif
 helm: | $(LOCALBIN) ## Download helm locally if necessary.
 ifeq ($(origin HELM),file)
 	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
+endif
+
+.PHONY: golangci-lint
+golangci-lint: | $(LOCALBIN) ## Download golangci-lint locally if necessary.
+ifeq ($(origin GOLANGCI_LINT),file)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 endif
 
 # promtool (`promtool check rules`, `promtool test rules` for config/prometheus)

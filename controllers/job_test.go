@@ -23,10 +23,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 )
 
 // A Redrive run's Job runs the operator's mover as the template's pods run
@@ -35,19 +35,14 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 	const url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
 	const dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
 	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true)}
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue: v1alpha1.QueueSpec{URL: url},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				ServiceAccountName: "orders-drain",
-				NodeSelector:       map[string]string{"pool": "batch"},
-				InitContainers:     []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
-				Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1", SecurityContext: restricted,
-					Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://127.0.0.1:4566"}, {Name: v1alpha1.EnvQueueURL, Value: "https://elsewhere"}}}},
-			}}}},
-		},
-	}
+	qd := fixture.Drainer("shop", "orders", fixture.QueueURL(url),
+		fixture.Template(batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			ServiceAccountName: "orders-drain",
+			NodeSelector:       map[string]string{"pool": "batch"},
+			InitContainers:     []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+			Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1", SecurityContext: restricted,
+				Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://127.0.0.1:4566"}, {Name: v1alpha1.EnvQueueURL, Value: "https://elsewhere"}}}},
+		}}}}))
 	job := redriveJob(qd, &v1alpha1.ActiveRun{Name: "orders-7", Trigger: v1alpha1.TriggerRedrive, Workers: 1}, dlq, "mover:1",
 		[]corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://platform-default"}, {Name: "HTTPS_PROXY", Value: "http://proxy:3128"}})
 	pod := job.Spec.Template.Spec
@@ -81,17 +76,12 @@ func TestRedriveJobRunsTheMoverAsTheTemplatesPodsRun(t *testing.T) {
 // The manager's consumer env reaches every container of a run's pods, the
 // handler sidecar too, after what the template and the operator set.
 func TestRunJobGivesEveryContainerTheConsumerEnvUnlessSetBefore(t *testing.T) {
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue: v1alpha1.QueueSpec{URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				InitContainers: []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
-				Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1",
-					Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://own"}}}},
-			}}}},
-		},
-	}
+	qd := fixture.Drainer("shop", "orders", fixture.QueueURL("https://sqs.eu-west-1.amazonaws.com/123456789012/orders"),
+		fixture.Template(batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "handler", Image: "example/handler:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+			Containers: []corev1.Container{{Name: "consumer", Image: "example/consumer:1",
+				Env: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://own"}}}},
+		}}}}))
 	consumerEnv := []corev1.EnvVar{
 		{Name: "AWS_ENDPOINT_URL_SQS", Value: "http://emulator:4566"},
 		{Name: "AWS_ENDPOINT_URL_CLOUDWATCH", Value: "http://emulator:4567"},

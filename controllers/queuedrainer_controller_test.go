@@ -37,6 +37,7 @@ import (
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -58,21 +59,11 @@ func newDrainer(t *testing.T, mutate ...func(*v1alpha1.QueueDrainer)) types.Name
 		ns = ns[:50]
 	}
 	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"},
-			Triggers: v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000)},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
-				Spec: corev1.PodSpec{
-					RestartPolicy: corev1.RestartPolicyNever,
-					Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-				},
-			}}},
-			PollInterval: &metav1.Duration{Duration: time.Second},
-			Cooldown:     &metav1.Duration{Duration: 0},
-		},
-	}
+	qd := fixture.Drainer(ns, "orders",
+		fixture.QueueURL("https://sqs.eu-west-1.amazonaws.com/123456789012/orders"),
+		fixture.Containers(corev1.Container{Name: "consumer", Image: "example/consumer:1"}),
+		fixture.PollInterval(time.Second),
+		fixture.Cooldown(0))
 	for _, m := range mutate {
 		m(qd)
 	}

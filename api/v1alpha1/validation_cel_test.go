@@ -44,6 +44,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	drainv1alpha1 "github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -738,6 +739,10 @@ func TestValidQueueDrainersAreAccepted(t *testing.T) {
 			qd.Spec.PollInterval = &metav1.Duration{Duration: 999 * time.Hour}
 			qd.Spec.Cooldown = &metav1.Duration{Duration: math.MaxInt64}
 			qd.Spec.Triggers.OldestMessageAge = &metav1.Duration{Duration: math.MaxInt64}
+		}},
+		// The drainer the tests build with testutil/fixture, which sets only what is required.
+		{"the tests' fixture drainer", func(qd *drainv1alpha1.QueueDrainer) {
+			*qd = *fixture.Drainer(qd.Namespace, qd.Name)
 		}},
 	}
 

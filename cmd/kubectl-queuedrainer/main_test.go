@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -162,7 +162,7 @@ func fixtures() error {
 		}},
 	}
 	for _, d := range drainers {
-		if err := k8s.Create(ctx, newDrainer(d.key)); err != nil {
+		if err := k8s.Create(ctx, fixture.Drainer(d.key.Namespace, d.key.Name)); err != nil {
 			return err
 		}
 		if err := writeStatus(d.key, func(st *v1alpha1.QueueDrainerStatus) { *st = d.status }); err != nil {
@@ -172,29 +172,13 @@ func fixtures() error {
 	return nil
 }
 
-func newDrainer(key types.NamespacedName) *v1alpha1.QueueDrainer {
-	return &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/" + key.Name},
-			Triggers: v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000)},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
-				Spec: corev1.PodSpec{
-					RestartPolicy: corev1.RestartPolicyNever,
-					Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-				},
-			}}},
-		},
-	}
-}
-
 // newNamespace makes a namespace of the test's own, with a drainer in it.
 func newNamespace(t *testing.T, name string, status func(*v1alpha1.QueueDrainerStatus), spec ...func(*v1alpha1.QueueDrainerSpec)) types.NamespacedName {
 	t.Helper()
 	ctx := context.Background()
 	kubetest.Must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
 	key := types.NamespacedName{Namespace: name, Name: "orders"}
-	qd := newDrainer(key)
+	qd := fixture.Drainer(key.Namespace, key.Name)
 	for _, f := range spec {
 		f(&qd.Spec)
 	}

@@ -22,13 +22,13 @@ import (
 	"testing"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 )
 
 // t0 is "now" in most tests: a Tuesday, 12:00 UTC, on a 15-minute slot.
@@ -45,25 +45,18 @@ type drainerOpt func(*v1alpha1.QueueDrainer)
 // defaulting, created 30 days before t0, with no trigger unless an option
 // adds one.
 func drainer(opts ...drainerOpt) *v1alpha1.QueueDrainer {
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: drainerName, Namespace: "shop", Generation: 1,
-			CreationTimestamp: metav1.NewTime(t0.Add(-30 * 24 * time.Hour)),
-		},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:   v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/orders"},
-			Workers: v1alpha1.WorkerPolicy{MessagesPerWorker: 1000, Min: 1, Max: 10},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-			}}}},
-			PollInterval:               &metav1.Duration{Duration: 30 * time.Second},
-			Cooldown:                   &metav1.Duration{Duration: time.Minute},
-			ConcurrencyPolicy:          v1alpha1.ForbidConcurrent,
-			SuccessfulRunsHistoryLimit: ptr[int32](3),
-			FailedRunsHistoryLimit:     ptr[int32](1),
-		},
-	}
+	qd := fixture.Drainer("shop", drainerName,
+		fixture.Generation(1),
+		fixture.Triggers(v1alpha1.Triggers{}),
+		fixture.Containers(corev1.Container{Name: "consumer", Image: "example/consumer:1"}),
+		fixture.Workers(v1alpha1.WorkerPolicy{MessagesPerWorker: 1000, Min: 1, Max: 10}),
+		fixture.PollInterval(30*time.Second),
+		fixture.Cooldown(time.Minute),
+		fixture.Spec(func(s *v1alpha1.QueueDrainerSpec) {
+			s.ConcurrencyPolicy = v1alpha1.ForbidConcurrent
+			s.SuccessfulRunsHistoryLimit, s.FailedRunsHistoryLimit = ptr[int32](3), ptr[int32](1)
+		}))
+	qd.CreationTimestamp = metav1.NewTime(t0.Add(-30 * 24 * time.Hour))
 	for _, o := range opts {
 		o(qd)
 	}

@@ -33,11 +33,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 const (
@@ -149,24 +149,6 @@ func valuesFile(t *testing.T, values string) string {
 	return path
 }
 
-// only returns the objects of a kind, converted to their Go type; a field
-// the type does not know fails the test.
-func only[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) []T {
-	t.Helper()
-	var typed []T
-	for _, o := range objs {
-		if o.GetKind() != kind {
-			continue
-		}
-		var v T
-		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, &v, true); err != nil {
-			t.Fatalf("%s %s: %v", kind, o.GetName(), err)
-		}
-		typed = append(typed, v)
-	}
-	return typed
-}
-
 // one returns the object of a kind and name, converted to its Go type.
 func one[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) T {
 	t.Helper()
@@ -179,7 +161,7 @@ func one[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name stri
 	if len(found) != 1 {
 		t.Fatalf("rendered %d %s named %q, want 1; rendered: %v", len(found), kind, name, inventory(objs))
 	}
-	return only[T](t, found, kind)[0]
+	return kubetest.OfKind[T](t, found, kind)[0]
 }
 
 // find returns the unstructured object of a kind and name, or nil.

@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 const crdName = "queuedrainers.drain.queuedrainer.io"
@@ -141,7 +142,7 @@ func TestDefaultValuesRenderTheOperatorAsConfigDefaultDoes(t *testing.T) {
 		t.Errorf("pod annotations %v lack kubectl.kubernetes.io/default-container: manager", pod.Annotations)
 	}
 
-	if pdbs := only[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget"); len(pdbs) != 0 {
+	if pdbs := kubetest.OfKind[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget"); len(pdbs) != 0 {
 		t.Errorf("one replica rendered %d PodDisruptionBudgets, want none", len(pdbs))
 	}
 
@@ -186,7 +187,7 @@ func TestManagerPodMeetsTheRestrictedPodSecurityStandard(t *testing.T) {
 		"everything enabled": {"--values", everything()},
 	} {
 		t.Run(name, func(t *testing.T) {
-			deployments := only[appsv1.Deployment](t, rendered(t, args...), "Deployment")
+			deployments := kubetest.OfKind[appsv1.Deployment](t, rendered(t, args...), "Deployment")
 			if len(deployments) != 1 {
 				t.Fatalf("rendered %d Deployments, want the manager's alone", len(deployments))
 			}
@@ -490,7 +491,7 @@ func TestPodDisruptionBudgetFollowsReplicasUnlessSet(t *testing.T) {
 		for _, s := range tc.sets {
 			args = append(args, "--set", s)
 		}
-		got := len(only[policyv1.PodDisruptionBudget](t, rendered(t, args...), "PodDisruptionBudget")) == 1
+		got := len(kubetest.OfKind[policyv1.PodDisruptionBudget](t, rendered(t, args...), "PodDisruptionBudget")) == 1
 		if got != tc.want {
 			t.Errorf("%v: PodDisruptionBudget rendered %v, want %v", tc.sets, got, tc.want)
 		}
@@ -531,7 +532,7 @@ func TestFullNameFollowsTheHelmConvention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deployments := only[appsv1.Deployment](t, objs, "Deployment")
+		deployments := kubetest.OfKind[appsv1.Deployment](t, objs, "Deployment")
 		if len(deployments) != 1 || deployments[0].Name != tc.want {
 			t.Errorf("release %s %v: Deployment %v, want %s", tc.release, tc.sets, inventory(objs), tc.want)
 		}

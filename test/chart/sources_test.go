@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // copies maps each file under charts/queue-drainer/files to its source;
@@ -109,10 +110,10 @@ func TestChartRendersTheGeneratedRBACCRDAndAlerts(t *testing.T) {
 		switch tc.kind {
 		case "ClusterRole":
 			got = one[rbacv1.ClusterRole](t, objs, tc.kind, tc.name).Rules
-			want = only[rbacv1.ClusterRole](t, src, "ClusterRole")[0].Rules
+			want = kubetest.OfKind[rbacv1.ClusterRole](t, src, "ClusterRole")[0].Rules
 		case "Role":
 			got = one[rbacv1.Role](t, objs, tc.kind, tc.name).Rules
-			want = only[rbacv1.Role](t, src, "Role")[0].Rules
+			want = kubetest.OfKind[rbacv1.Role](t, src, "Role")[0].Rules
 		}
 		if len(want) == 0 {
 			t.Fatalf("%s has no rules", tc.source)

@@ -31,11 +31,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
 // rendered is the output of `kustomize build config/default`, one object per entry.
@@ -57,26 +57,9 @@ func rendered(t *testing.T) []*unstructured.Unstructured {
 	return objs
 }
 
-// only returns the objects of a kind, converted to their Go type.
-func only[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) []T {
-	t.Helper()
-	var typed []T
-	for _, o := range objs {
-		if o.GetKind() != kind {
-			continue
-		}
-		var v T
-		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, &v, true); err != nil {
-			t.Fatalf("%s %s: %v", kind, o.GetName(), err)
-		}
-		typed = append(typed, v)
-	}
-	return typed
-}
-
 func managerDeployment(t *testing.T, objs []*unstructured.Unstructured) appsv1.Deployment {
 	t.Helper()
-	deployments := only[appsv1.Deployment](t, objs, "Deployment")
+	deployments := kubetest.OfKind[appsv1.Deployment](t, objs, "Deployment")
 	if len(deployments) != 1 {
 		t.Fatalf("rendered %d Deployments, want the manager's alone", len(deployments))
 	}
@@ -161,7 +144,7 @@ func TestManagerPodMeetsTheRestrictedPodSecurityStandard(t *testing.T) {
 	}
 
 	// The namespace enforces the same standard on anything else run in it.
-	for _, ns := range only[corev1.Namespace](t, objs, "Namespace") {
+	for _, ns := range kubetest.OfKind[corev1.Namespace](t, objs, "Namespace") {
 		if got := ns.Labels[psaapi.EnforceLevelLabel]; got != string(psaapi.LevelRestricted) {
 			t.Errorf("namespace %s: %s = %q, want restricted", ns.Name, psaapi.EnforceLevelLabel, got)
 		}
@@ -183,21 +166,21 @@ func TestOperatorRBACGrantsNoSecretsAndNoWildcards(t *testing.T) {
 
 	// The roles bound to the manager's service account.
 	bound := map[string]bool{} // "ClusterRole/name" or "Role/name"
-	for _, b := range only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding") {
+	for _, b := range kubetest.OfKind[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding") {
 		if isManager(b.Subjects) {
 			bound[b.RoleRef.Kind+"/"+b.RoleRef.Name] = true
 		}
 	}
-	for _, b := range only[rbacv1.RoleBinding](t, objs, "RoleBinding") {
+	for _, b := range kubetest.OfKind[rbacv1.RoleBinding](t, objs, "RoleBinding") {
 		if isManager(b.Subjects) {
 			bound[b.RoleRef.Kind+"/"+b.RoleRef.Name] = true
 		}
 	}
 	rules := map[string][]rbacv1.PolicyRule{}
-	for _, r := range only[rbacv1.ClusterRole](t, objs, "ClusterRole") {
+	for _, r := range kubetest.OfKind[rbacv1.ClusterRole](t, objs, "ClusterRole") {
 		rules["ClusterRole/"+r.Name] = r.Rules
 	}
-	for _, r := range only[rbacv1.Role](t, objs, "Role") {
+	for _, r := range kubetest.OfKind[rbacv1.Role](t, objs, "Role") {
 		rules["Role/"+r.Name] = r.Rules
 	}
 	if !bound["ClusterRole/queue-drainer-manager-role"] {

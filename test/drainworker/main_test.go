@@ -50,9 +50,9 @@ func TestDrainWorkerDrainsThroughExecAndWritesItsSummary(t *testing.T) {
 	bin := build(t)
 	ctx := context.Background()
 	api, _ := startFauxqs(t)
-	url, err := emulator.CreateQueue(ctx, api, "orders", nil)
+	queueURL, err := emulator.CreateQueue(ctx, api, "orders", nil)
 	must(t, err)
-	must(t, emulator.SendMessages(ctx, api, url, 120, 0))
+	must(t, emulator.SendMessages(ctx, api, queueURL, 120, 0))
 
 	dir := t.TempDir()
 	termLog, seen := filepath.Join(dir, "termination-log"), filepath.Join(dir, "seen")

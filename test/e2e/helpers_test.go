@@ -34,6 +34,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 	"github.com/queuedrainer/queue-drainer/test/load"
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -78,15 +79,11 @@ func workerTemplate(handler ...string) batchv1.JobTemplateSpec {
 // given triggers and template, then edit as the scenario needs.
 func (s *scenario) createDrainer(triggers v1alpha1.Triggers, tmpl batchv1.JobTemplateSpec, edit func(*v1alpha1.QueueDrainerSpec)) {
 	s.t.Helper()
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: s.key.Name, Namespace: s.key.Namespace},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:        v1alpha1.QueueSpec{URL: emulator.CanonicalURL(s.key.Namespace)},
-			Triggers:     triggers,
-			JobTemplate:  tmpl,
-			PollInterval: &metav1.Duration{Duration: time.Second},
-		},
-	}
+	qd := fixture.Drainer(s.key.Namespace, s.key.Name,
+		fixture.QueueURL(emulator.CanonicalURL(s.key.Namespace)),
+		fixture.Triggers(triggers),
+		fixture.Template(tmpl),
+		fixture.PollInterval(time.Second))
 	if edit != nil {
 		edit(&qd.Spec)
 	}

@@ -21,6 +21,7 @@ package emulator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -53,7 +54,8 @@ func fauxqsLauncher() string {
 type Process struct {
 	Endpoint string
 	cmd      *exec.Cmd
-	done     chan error
+	exited   chan struct{} // closed once the process has ended; then exitErr is its status
+	exitErr  error
 }
 
 // StartFauxqs starts fauxqs on a free loopback port and waits until it answers.
@@ -76,8 +78,8 @@ func StartFauxqs(ctx context.Context, logTo *os.File) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting fauxqs: %w", err)
 	}
-	p := &Process{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &Process{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{})}
+	go func() { p.exitErr = cmd.Wait(); close(p.exited) }()
 	if err := p.waitReady(ctx, p.Endpoint+"/_fauxqs/queues"); err != nil {
 		p.Stop()
 		return nil, err
@@ -97,8 +99,12 @@ func (p *Process) waitReady(ctx context.Context, url string) error {
 			}
 		}
 		select {
-		case err := <-p.done:
-			return fmt.Errorf("emulator exited before answering: %v", err)
+		case <-p.exited:
+			err := p.exitErr
+			if err == nil { // cmd.Wait says nil for exit status 0
+				return errors.New("emulator exited before answering: exit status 0")
+			}
+			return fmt.Errorf("emulator exited before answering: %w", err)
 		case <-ctx.Done():
 			return fmt.Errorf("emulator did not answer at %s within 30s", url)
 		case <-time.After(100 * time.Millisecond):
@@ -112,11 +118,13 @@ func (p *Process) Stop() {
 		return
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	// Its exit status says nothing: it was told to stop. exited is closed,
+	// not sent on, so that Stop returns after waitReady saw the exit too.
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		<-p.exited
 	}
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/controllers"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -187,18 +188,9 @@ func TestLeaderCrashFailsOverWithinTheLeaseAndNoJobIsDuplicated(t *testing.T) {
 
 func createDrainer(t *testing.T, k8s client.Client, name string) types.NamespacedName {
 	t.Helper()
-	qd := &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/" + name},
-			Triggers: v1alpha1.Triggers{QueueDepth: ptr.To[int64](100)},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-			}}}},
-			PollInterval: &metav1.Duration{Duration: time.Second},
-		},
-	}
+	qd := fixture.Drainer("shop", name,
+		fixture.Triggers(v1alpha1.Triggers{QueueDepth: ptr.To[int64](100)}),
+		fixture.PollInterval(time.Second))
 	kubetest.Must(t, k8s.Create(context.Background(), qd))
 	return client.ObjectKeyFromObject(qd)
 }

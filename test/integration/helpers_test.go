@@ -40,6 +40,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -109,18 +110,11 @@ func createDrainer(t *testing.T, ns, queue string, triggers v1alpha1.Triggers) t
 
 // newDrainerObject is a drainer of the emulator's queue, polling every second.
 func newDrainerObject(ns, queue string, triggers v1alpha1.Triggers) *v1alpha1.QueueDrainer {
-	return &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Name: queue, Namespace: ns},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: emulator.CanonicalURL(queue)},
-			Triggers: triggers,
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "consumer", Image: "example/consumer:1"}},
-			}}}},
-			PollInterval: &metav1.Duration{Duration: time.Second},
-		},
-	}
+	return fixture.Drainer(ns, queue,
+		fixture.QueueURL(emulator.CanonicalURL(queue)),
+		fixture.Triggers(triggers),
+		fixture.Containers(corev1.Container{Name: "consumer", Image: "example/consumer:1"}),
+		fixture.PollInterval(time.Second))
 }
 
 func k8sCreateNamespace(name string) error {

@@ -245,64 +245,13 @@ func Send(ctx context.Context, api SQSAPI, queueURL string, o Options) (Result, 
 	count := o.Messages()
 	runID := newRunID()
 	render := o.renderer(runID)
-	if count > 0 {
-		first, err := render(0)
-		if err != nil {
-			return Result{}, err
-		}
-		if o.ContentDedup && count > 1 {
-			if second, err := render(1); err != nil {
-				return Result{}, err
-			} else if second == first {
-				return Result{}, errors.New("content-based deduplication: the template renders messages 0 and 1 alike, SQS would keep only the first")
-			}
-		}
+	if err := o.checkFirstBodies(render, count); err != nil {
+		return Result{}, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	per := 10 // a template's bodies are split by size once rendered
-	switch {
-	case o.Body != "":
-		per = PerBatch(len(o.Body))
-	case o.Template == nil:
-		per = PerBatch(o.Size)
-	}
-	// claims hands out the sequence numbers each sender sends, per at a time.
-	var claims []func() []int
-	if o.FIFO {
-		// Each group has one sender, which sends its messages in order
-		// and a call only once the one before is done.
-		lanes := min(o.Concurrency, o.Groups)
-		for k := range lanes {
-			next := laneSeqs(k, lanes, o.Groups, count)
-			claims = append(claims, func() []int {
-				var seqs []int
-				for len(seqs) < per {
-					seq, ok := next()
-					if !ok {
-						break
-					}
-					seqs = append(seqs, seq)
-				}
-				return seqs
-			})
-		}
-	} else {
-		var next atomic.Int64 // next sequence number to claim
-		claim := func() []int {
-			first := int(next.Add(int64(per)) - int64(per))
-			var seqs []int
-			for seq := first; seq < min(first+per, count); seq++ {
-				seqs = append(seqs, seq)
-			}
-			return seqs
-		}
-		for range min(o.Concurrency, max((count+per-1)/per, 1)) {
-			claims = append(claims, claim)
-		}
-	}
-
+	claims := o.claims(count, o.perCall())
 	var (
 		sent, sentBytes, calls, retried atomic.Int64
 		pace                            = newPacer(o.Rate)
@@ -319,23 +268,10 @@ func Send(ctx context.Context, api SQSAPI, queueURL string, o Options) (Result, 
 				if len(seqs) == 0 {
 					return
 				}
-				entries := make([]sqstypes.SendMessageBatchRequestEntry, len(seqs))
-				for i, seq := range seqs {
-					body, err := render(seq)
-					if err != nil {
-						cancel(err)
-						return
-					}
-					e := sqstypes.SendMessageBatchRequestEntry{MessageBody: aws.String(body)}
-					if o.FIFO {
-						e.MessageGroupId = aws.String(GroupID(seq, o.Groups))
-						if !o.ContentDedup {
-							// The same in every attempt: SQS drops a copy sent
-							// again after an answer was lost.
-							e.MessageDeduplicationId = aws.String(runID + "-" + strconv.Itoa(seq))
-						}
-					}
-					entries[i] = e
+				entries, err := o.entries(seqs, render, runID)
+				if err != nil {
+					cancel(err)
+					return
 				}
 				for len(entries) > 0 {
 					call, n := splitBatch(entries)
@@ -381,6 +317,101 @@ func Send(ctx context.Context, api SQSAPI, queueURL string, o Options) (Result, 
 		return res, err
 	}
 	return res, nil
+}
+
+// checkFirstBodies renders the first body, and the second with
+// ContentDedup, which must differ from the first, before anything is sent.
+func (o Options) checkFirstBodies(render func(seq int) (string, error), count int) error {
+	if count == 0 {
+		return nil
+	}
+	first, err := render(0)
+	if err != nil {
+		return err
+	}
+	if o.ContentDedup && count > 1 {
+		if second, err := render(1); err != nil {
+			return err
+		} else if second == first {
+			return errors.New("content-based deduplication: the template renders messages 0 and 1 alike, SQS would keep only the first")
+		}
+	}
+	return nil
+}
+
+// perCall is how many sequence numbers a sender claims at a time: as many
+// bodies as fit in a call.
+func (o Options) perCall() int {
+	switch {
+	case o.Body != "":
+		return PerBatch(len(o.Body))
+	case o.Template == nil:
+		return PerBatch(o.Size)
+	default:
+		return 10 // a template's bodies are split by size once rendered
+	}
+}
+
+// claims returns, for each sender, what hands out the sequence numbers it
+// sends, per at a time, and nothing once all count are handed out.
+func (o Options) claims(count, per int) []func() []int {
+	var claims []func() []int
+	if o.FIFO {
+		// Each group has one sender, which sends its messages in order
+		// and a call only once the one before is done.
+		lanes := min(o.Concurrency, o.Groups)
+		for k := range lanes {
+			next := laneSeqs(k, lanes, o.Groups, count)
+			claims = append(claims, func() []int {
+				var seqs []int
+				for len(seqs) < per {
+					seq, ok := next()
+					if !ok {
+						break
+					}
+					seqs = append(seqs, seq)
+				}
+				return seqs
+			})
+		}
+	} else {
+		var next atomic.Int64 // next sequence number to claim
+		claim := func() []int {
+			first := int(next.Add(int64(per)) - int64(per))
+			var seqs []int
+			for seq := first; seq < min(first+per, count); seq++ {
+				seqs = append(seqs, seq)
+			}
+			return seqs
+		}
+		for range min(o.Concurrency, max((count+per-1)/per, 1)) {
+			claims = append(claims, claim)
+		}
+	}
+	return claims
+}
+
+// entries renders the messages seqs into the entries of SendMessageBatch
+// calls.
+func (o Options) entries(seqs []int, render func(seq int) (string, error), runID string) ([]sqstypes.SendMessageBatchRequestEntry, error) {
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(seqs))
+	for i, seq := range seqs {
+		body, err := render(seq)
+		if err != nil {
+			return nil, err
+		}
+		e := sqstypes.SendMessageBatchRequestEntry{MessageBody: aws.String(body)}
+		if o.FIFO {
+			e.MessageGroupId = aws.String(GroupID(seq, o.Groups))
+			if !o.ContentDedup {
+				// The same in every attempt: SQS drops a copy sent
+				// again after an answer was lost.
+				e.MessageDeduplicationId = aws.String(runID + "-" + strconv.Itoa(seq))
+			}
+		}
+		entries[i] = e
+	}
+	return entries, nil
 }
 
 // newRunID is an ID for one Send: its start time and random bits.
@@ -490,14 +521,16 @@ func sendBatch(ctx context.Context, api SQSAPI, queueURL string, fifo bool, entr
 
 // checkOrder returns an error when an entry to send again has a later entry
 // of its group among those accepted.
-func checkOrder(again []sqstypes.SendMessageBatchRequestEntry, accepted []sqstypes.SendMessageBatchResultEntry, byID map[string]sqstypes.SendMessageBatchRequestEntry) error {
+func checkOrder(
+	again []sqstypes.SendMessageBatchRequestEntry, accepted []sqstypes.SendMessageBatchResultEntry, byID map[string]sqstypes.SendMessageBatchRequestEntry,
+) error {
 	for _, e := range again {
 		pos, _ := strconv.Atoi(aws.ToString(e.Id))
 		for _, a := range accepted {
 			later, _ := strconv.Atoi(aws.ToString(a.Id))
 			if later > pos && aws.ToString(byID[aws.ToString(a.Id)].MessageGroupId) == aws.ToString(e.MessageGroupId) {
-				return fmt.Errorf("SendMessageBatch refused message %d on its side but accepted message %d of the same group %s: sending it again would break the group's order",
-					pos, later, aws.ToString(e.MessageGroupId))
+				return fmt.Errorf("SendMessageBatch refused message %d on its side but accepted message %d of the same group %s: "+
+					"sending it again would break the group's order", pos, later, aws.ToString(e.MessageGroupId))
 			}
 		}
 	}
@@ -599,9 +632,9 @@ func resolve(ctx context.Context, api queueFinder, raw string, create bool) (str
 	if err != nil {
 		return "", err
 	}
-	url, err := lookUp(ctx, api, name, account)
+	queueURL, err := lookUp(ctx, api, name, account)
 	if err == nil || !create || !isMissing(err) {
-		return url, err
+		return queueURL, err
 	}
 	return createQueue(ctx, api, name, queueAttributes(name, QueueSpec{}, ""))
 }
@@ -622,7 +655,7 @@ func ResolveOrCreate(ctx context.Context, api QueueAPI, raw string, spec QueueSp
 	if spec == (QueueSpec{}) {
 		return resolve(ctx, api, raw, true) // no attribute to check: no GetQueueAttributes
 	}
-	url, err := lookUp(ctx, api, name, account)
+	queueURL, err := lookUp(ctx, api, name, account)
 	if err != nil && !isMissing(err) {
 		return "", err
 	}
@@ -636,7 +669,8 @@ func ResolveOrCreate(ctx context.Context, api QueueAPI, raw string, spec QueueSp
 		case !isMissing(err):
 			return "", err
 		case exists:
-			return "", fmt.Errorf("queue %s exists and its dead-letter queue %s does not: the queue is not changed, create %s or drop the dead-letter queue", name, spec.DeadLetter, spec.DeadLetter)
+			return "", fmt.Errorf("queue %s exists and its dead-letter queue %s does not: the queue is not changed, create %s or drop the dead-letter queue",
+				name, spec.DeadLetter, spec.DeadLetter)
 		default:
 			if dlqURL, err = createQueue(ctx, api, spec.DeadLetter, queueAttributes(spec.DeadLetter, QueueSpec{}, "")); err != nil {
 				return "", err
@@ -650,7 +684,7 @@ func ResolveOrCreate(ctx context.Context, api QueueAPI, raw string, spec QueueSp
 	if !exists {
 		return createQueue(ctx, api, name, want)
 	}
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
 	if err != nil {
 		return "", fmt.Errorf("reading the attributes of queue %s: %w", name, err)
@@ -660,7 +694,7 @@ func ResolveOrCreate(ctx context.Context, api QueueAPI, raw string, spec QueueSp
 			return "", fmt.Errorf("queue %s exists with %s %q, not the %q asked: the queue is not changed, delete it or drop the option", name, k, have, want[k])
 		}
 	}
-	return url, nil
+	return queueURL, nil
 }
 
 // Check reports what ResolveOrCreate would refuse in s for the queue of
@@ -788,8 +822,8 @@ func createQueue(ctx context.Context, api queueFinder, name string, attrs map[st
 }
 
 // queueARN is the QueueArn attribute of a queue, as SQS gives it.
-func queueARN(ctx context.Context, api QueueAPI, url string) (string, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+func queueARN(ctx context.Context, api QueueAPI, queueURL string) (string, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
 		return "", fmt.Errorf("reading its QueueArn: %w", err)

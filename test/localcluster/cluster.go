@@ -295,7 +295,7 @@ func (c *Cluster) apiServerReady(ctx context.Context) error {
 func (c *Cluster) Stop() {
 	if c.stopAgent != nil {
 		c.stopAgent()
-		<-c.agentDone
+		<-c.agentDone //nolint:errcheck // only waiting for it to end: Run returns nil once stopped
 	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		c.procs[i].stop(10 * time.Second)

@@ -51,7 +51,7 @@ func Kustomize(ctx context.Context, kustomizeBin, dir string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, kustomizeBin, "build", dir)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %v: %s", dir, err, stderr.String())
+		return nil, fmt.Errorf("kustomize build %s: %w: %s", dir, err, stderr.String())
 	}
 	return stdout.Bytes(), nil
 }

@@ -96,5 +96,8 @@ func (p *process) stop(grace time.Duration) {
 }
 
 func (p *process) failure() error {
-	return fmt.Errorf("%s exited (%v); see %s", p.name, p.err, p.logPath)
+	if p.err == nil { // cmd.Wait says nil for exit status 0
+		return fmt.Errorf("%s exited (exit status 0); see %s", p.name, p.logPath)
+	}
+	return fmt.Errorf("%s exited (%w); see %s", p.name, p.err, p.logPath)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 )
 
 // startFauxqs runs the real SQS emulator for one test and points the SDK's
@@ -158,9 +159,8 @@ func TestCloudWatchDownLeavesAgeUnknownWhileDepthStillStartsADrain(t *testing.T)
 		t.Fatalf("age %+v, metrics error %+v; want unknown age and reason %s", o.OldestAge, o.MetricsErr, v1alpha1.ReasonNetworkError)
 	}
 
-	qd := &v1alpha1.QueueDrainer{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", Generation: 1}}
-	qd.Spec.Queue = spec
-	qd.Spec.Triggers = v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000), OldestMessageAge: &metav1.Duration{Duration: time.Minute}}
+	qd := fixture.Drainer("shop", "orders", fixture.Generation(1), fixture.QueueURL(spec.URL),
+		fixture.Triggers(v1alpha1.Triggers{QueueDepth: ptr.To[int64](1000), OldestMessageAge: &metav1.Duration{Duration: time.Minute}}))
 	d := plan.Decide(plan.Input{Now: time.Now(), Drainer: qd, Queue: o})
 	if r := d.Status.ActiveRun; !d.Start || r.Trigger != v1alpha1.TriggerQueueDepth || r.Workers != 2 {
 		t.Fatalf("start %v, active run %+v; want a QueueDepth run with 2 workers", d.Start, r)

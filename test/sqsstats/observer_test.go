@@ -34,6 +34,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
 	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 )
 
 // fleetSQS is SQS for many queues: each answers its own count, a failing
@@ -308,7 +309,7 @@ func TestNotifyComparesWithWhatTheDrainerRead(t *testing.T) {
 		Notify: func(_ types.NamespacedName, last, next plan.Observation) { notes = append(notes, told{last, next}) }}
 	d := types.NamespacedName{Namespace: "shop", Name: "orders"}
 	spec := v1alpha1.QueueSpec{URL: "https://sqs.us-east-1.amazonaws.com/123456789012/orders"}
-	qd := &v1alpha1.QueueDrainer{Spec: v1alpha1.QueueDrainerSpec{Queue: spec, Triggers: v1alpha1.Triggers{QueueDepth: aws.Int64(100)}}}
+	qd := fixture.Drainer(d.Namespace, d.Name, fixture.QueueURL(spec.URL), fixture.Triggers(v1alpha1.Triggers{QueueDepth: aws.Int64(100)}))
 
 	observeNow(t, o, d, spec) // the first poll, read by the drainer
 	o.Poll(context.Background())

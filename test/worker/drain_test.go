@@ -79,11 +79,10 @@ func depth(t *testing.T, api *sqs.Client, url string) (visible, inFlight int) {
 // handled successfully first.
 type spy struct {
 	worker.SQSAPI
-	mu        sync.Mutex
-	bodyOf    map[string]string // receipt handle -> body
-	deleted   map[string]int    // body -> deletions
-	extended  int
-	extension []int32
+	mu       sync.Mutex
+	bodyOf   map[string]string // receipt handle -> body
+	deleted  map[string]int    // body -> deletions
+	extended int
 }
 
 func newSpy(api worker.SQSAPI) *spy {
@@ -330,7 +329,9 @@ func TestFIFOGroupsAreHandledInOrderEvenAfterAFailure(t *testing.T) {
 	failedOnce := false
 	sum, err := worker.Run(context.Background(), api, url, worker.HandlerFunc(func(_ context.Context, m worker.Message) error {
 		var g, i int
-		fmt.Sscanf(m.Body, "%d/%d", &g, &i)
+		if _, err := fmt.Sscanf(m.Body, "%d/%d", &g, &i); err != nil {
+			t.Errorf("body %q is not one the test sent: %v", m.Body, err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if i != next[m.GroupID] {

@@ -256,7 +256,9 @@ func TestRedriveToAFIFOQueueKeepsGroupsAndTheirOrder(t *testing.T) {
 	// deduplicated; meanwhile the rest of its group waits.
 	lost := func(body string) bool {
 		var g, i int
-		fmt.Sscanf(body, "%d/%d", &g, &i)
+		if _, err := fmt.Sscanf(body, "%d/%d", &g, &i); err != nil {
+			t.Errorf("body %q is not one the test sent: %v", body, err)
+		}
 		return (g*perGroup+i)%7 == 3
 	}
 	f := newSendFaults(api, func(in *sqs.SendMessageInput) string { return aws.ToString(in.MessageBody) }, func(body string, attempt int) string {
@@ -286,7 +288,9 @@ func TestRedriveToAFIFOQueueKeepsGroupsAndTheirOrder(t *testing.T) {
 	moved := readAll(t, api, target)
 	for _, m := range moved {
 		var g, i int
-		fmt.Sscanf(aws.ToString(m.Body), "%d/%d", &g, &i)
+		if _, err := fmt.Sscanf(aws.ToString(m.Body), "%d/%d", &g, &i); err != nil {
+			t.Errorf("body %q is not one the test sent: %v", aws.ToString(m.Body), err)
+		}
 		group := m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
 		if want := fmt.Sprintf("group-%d", g); group != want {
 			t.Errorf("message %s in group %q, want %q", aws.ToString(m.Body), group, want)

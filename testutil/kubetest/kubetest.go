@@ -37,6 +37,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -164,4 +165,23 @@ func Must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// OfKind returns the objects of a kind, converted to their Go type; a field
+// the type does not know fails the test (rendered manifests are checked
+// with it).
+func OfKind[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) []T {
+	t.Helper()
+	var typed []T
+	for _, o := range objs {
+		if o.GetKind() != kind {
+			continue
+		}
+		var v T
+		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, &v, true); err != nil {
+			t.Fatalf("%s %s: %v", kind, o.GetName(), err)
+		}
+		typed = append(typed, v)
+	}
+	return typed
 }

@@ -138,7 +138,7 @@ func main() {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		fail(cmd.Run())
 	}
-	var results []*result
+	results := make([]*result, 0, len(o.sizes))
 	for _, n := range o.sizes {
 		fmt.Printf("\n=== N = %d drainers, pollInterval %s\n", n, o.poll)
 		r, err := measure(context.Background(), o, n, filepath.Join(work, fmt.Sprintf("n%d", n)))
@@ -334,18 +334,35 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	time.Sleep(15 * time.Second)
 	fmt.Printf("steady state for %s\n", o.steady)
 	apiPID := apiServerPID(cfg.Host)
+	if err := f.measureSteady(ctx, r, apiPID); err != nil {
+		return nil, err
+	}
+	if err := f.measureRequests(ctx, r); err != nil {
+		return nil, err
+	}
+	f.measureFaultyQueues(r)
+	if err := f.measureOutage(ctx, r, apiPID); err != nil {
+		return nil, err
+	}
+	r.rssPeakMiB = float64(f.rssPeak.Load()) / 1024
+	return r, nil
+}
+
+// measureSteady measures the steady state for --steady: reconciles,
+// status writes, CPU, GetMetricData calls and SQS polls.
+func (f *fleet) measureSteady(ctx context.Context, r *result, apiPID int) error {
 	writes0, err := f.statusWrites(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cpu0, api0, cw0 := cpuSeconds(f.manager.Process.Pid), cpuSeconds(apiPID), f.cw.Calls("GetMetricData")
 	rec0 := f.reconcileCount()
 	from := time.Now()
-	time.Sleep(o.steady)
+	time.Sleep(f.o.steady)
 	to := time.Now()
 	writes1, err := f.statusWrites(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	secs := to.Sub(from).Seconds()
 	r.statusWrites = (writes1 - writes0) / secs
@@ -357,30 +374,40 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 	r.sqsCalls = float64(calls) / secs
 	r.gaps = statsOf(gaps)
 	r.rssEndMiB = rssKiB(f.manager.Process.Pid) / 1024
-	fmt.Printf("  reconciles %.1f/s, status writes %.1f/s, SQS %.0f calls/s, poll gaps %s (RSS peak %.0f MiB)\n", r.reconciles, r.statusWrites, r.sqsCalls, r.gaps, f.phase())
+	fmt.Printf("  reconciles %.1f/s, status writes %.1f/s, SQS %.0f calls/s, poll gaps %s (RSS peak %.0f MiB)\n",
+		r.reconciles, r.statusWrites, r.sqsCalls, r.gaps, f.phase())
+	return nil
+}
 
-	// Manual requests and depth crossings, on drainers of their own.
-	manual, depth := f.drainers[:o.samples], f.drainers[o.samples:2*o.samples]
+// measureRequests times manual requests and depth crossings, on drainers
+// of their own.
+func (f *fleet) measureRequests(ctx context.Context, r *result) error {
+	manual, depth := f.drainers[:f.o.samples], f.drainers[f.o.samples:2*f.o.samples]
+	var err error
 	if r.manual, err = f.timeManual(ctx, manual); err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Printf("  manual request -> Job: %s\n", r.manual)
 	if r.depth, err = f.timeDepth(ctx, depth); err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Printf("  depth crossed -> Job: %s\n", r.depth)
+	return nil
+}
 
-	// 5% of the queues answer 503 to every call.
+// measureFaultyQueues makes 5% of the queues answer 503 to every call for
+// --faulty-window, and measures the healthy drainers' polls meanwhile.
+func (f *fleet) measureFaultyQueues(r *result) {
 	faulty := map[string]bool{}
-	for i := 2 * o.samples; len(faulty) < n/20; i += 20 {
-		faulty[f.queues[i%n]] = true
+	for i := 2 * f.o.samples; len(faulty) < f.n/20; i += 20 {
+		faulty[f.queues[i%f.n]] = true
 	}
 	for q := range faulty {
 		f.proxy.Inject(getAttrs, q, faultproxy.Always, faultproxy.ServiceUnavailable)
 	}
-	fmt.Printf("%d queues answering 503 for %s\n", len(faulty), o.faultyWindow)
-	from = time.Now()
-	time.Sleep(o.faultyWindow)
+	fmt.Printf("%d queues answering 503 for %s\n", len(faulty), f.o.faultyWindow)
+	from := time.Now()
+	time.Sleep(f.o.faultyWindow)
 	_, faultyGaps := f.polls(from, time.Now(), faulty)
 	r.faultyGaps = statsOf(faultyGaps)
 	for i, d := range f.drainers {
@@ -388,46 +415,49 @@ func measure(ctx context.Context, o options, n int, dir string) (*result, error)
 			r.faultyReported++
 		}
 	}
-	fmt.Printf("  healthy poll gaps %s; %d of %d faulty drainers say QueueReachable=False (RSS peak %.0f MiB)\n", r.faultyGaps, r.faultyReported, len(faulty), f.phase())
+	fmt.Printf("  healthy poll gaps %s; %d of %d faulty drainers say QueueReachable=False (RSS peak %.0f MiB)\n",
+		r.faultyGaps, r.faultyReported, len(faulty), f.phase())
 	f.proxy.Clear()
+}
 
-	// The whole endpoint refuses connections, then comes back.
+// measureOutage makes the whole endpoint refuse connections, then come
+// back, and times how long the drainers take to say so.
+func (f *fleet) measureOutage(ctx context.Context, r *result, apiPID int) error {
 	if err := f.proxy.SetDown(true); err != nil {
-		return nil, err
+		return err
 	}
 	down := time.Now()
 	writesDown, err := f.statusWrites(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	apiDown := cpuSeconds(apiPID)
 	if err := f.waitAll(5*time.Minute, "QueueReachable=False in the outage", func(qd *v1alpha1.QueueDrainer) bool {
 		return conditionIs(qd, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse)
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	r.outage = time.Since(down)
 	writesTold, err := f.statusWrites(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.outageWrites = (writesTold - writesDown) / r.outage.Seconds()
 	r.outageAPICPU = (cpuSeconds(apiPID) - apiDown) / r.outage.Seconds()
 	fmt.Printf("  outage: every drainer says QueueReachable=False %s after SQS went down (%.0f status writes/s, kube-apiserver %.2f cores)\n",
 		round(r.outage), r.outageWrites, r.outageAPICPU)
 	if err := f.proxy.SetDown(false); err != nil {
-		return nil, err
+		return err
 	}
 	up := time.Now()
 	if err := f.waitAll(5*time.Minute, "QueueReachable=True after the outage", func(qd *v1alpha1.QueueDrainer) bool {
 		return conditionIs(qd, v1alpha1.ConditionQueueReachable, metav1.ConditionTrue)
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	r.back = time.Since(up)
 	fmt.Printf("  and QueueReachable=True %s after it came back (RSS peak %.0f MiB)\n", round(r.back), f.phase())
-	r.rssPeakMiB = float64(f.rssPeak.Load()) / 1024
-	return r, nil
+	return nil
 }
 
 // create makes the queues and the drainers, in 20 namespaces.
@@ -703,8 +733,8 @@ func rssKiB(pid int) float64 {
 		return 0
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		if value, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
 			return v
 		}
 	}

@@ -116,7 +116,9 @@ func (c *counting) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessage
 	return out, err
 }
 
-func (c *counting) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+func (c *counting) ChangeMessageVisibilityBatch(
+	ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options),
+) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	c.otherCalls.Add(1)
 	return c.Client.ChangeMessageVisibilityBatch(ctx, in, opts...)
 }

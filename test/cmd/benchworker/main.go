@@ -121,17 +121,21 @@ func main() {
 	flag.DurationVar(&o.wait, "wait", time.Second, "long-poll wait of every consumer (whole seconds)")
 	flag.StringVar(&latencies, "latencies", latencies, "comma-separated latencies per call to measure at; 0 is loopback, straight to the emulator")
 	flag.Float64Var(&o.jitter, "jitter", 0.2, "each call's latency is uniform within latency x (1 ± jitter), 0 to 1")
-	flag.DurationVar(&o.naiveTime, "naive-time", 4*time.Second, "above latency 0, the naive consumer drains about this long's worth of messages at its round-trip bound, loops / (2 x latency) msg/s")
+	flag.DurationVar(&o.naiveTime, "naive-time", 4*time.Second,
+		"above latency 0, the naive consumer drains about this long's worth of messages at its round-trip bound, loops / (2 x latency) msg/s")
 	flag.IntVar(&o.naiveLoops, "naive-loops", 10, "loops of the naive consumer")
 	flag.IntVar(&o.ceilingLoops, "ceiling-loops", 16, "N on loopback: the ceiling is the better of N and 2N loops")
-	flag.IntVar(&o.latencyCeilingLoops, "latency-ceiling-loops", 0, "N above latency 0: the ceiling is the better of N and 2N loops; 0 for 64 per 10 ms of latency")
+	flag.IntVar(&o.latencyCeilingLoops, "latency-ceiling-loops", 0,
+		"N above latency 0: the ceiling is the better of N and 2N loops; 0 for 64 per 10 ms of latency")
 	flag.IntVar(&o.worker.Receivers, "receivers", worker.DefaultReceivers, "the worker's receivers (drain-worker --receivers)")
 	flag.IntVar(&o.worker.Handlers, "concurrency", worker.DefaultHandlers, "the worker's handlers (drain-worker --concurrency)")
-	flag.IntVar(&o.worker.Deleters, "deletes-in-flight", worker.DefaultDeleters, "the worker's DeleteMessageBatch calls in flight (drain-worker --deletes-in-flight)")
+	flag.IntVar(&o.worker.Deleters, "deletes-in-flight", worker.DefaultDeleters,
+		"the worker's DeleteMessageBatch calls in flight (drain-worker --deletes-in-flight)")
 	flag.IntVar(&o.warmup, "warmup", 10000, "messages drained by each consumer before measuring at each latency (at most half a phase's), 0 for none")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the ceilings, worker and naive phases at each latency (order rotated each round)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 3 when a target is not met")
-	flag.BoolVar(&o.safeBodies, "safe-bodies", true, "send requests through awshttp.SafeBodies; false shows the SDK retrying calls whose connection it closed itself (aws-sdk-go-v2#2737)")
+	flag.BoolVar(&o.safeBodies, "safe-bodies", true,
+		"send requests through awshttp.SafeBodies; false shows the SDK retrying calls whose connection it closed itself (aws-sdk-go-v2#2737)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the first worker phase to this file")
 	flag.Parse()
 	var err error
@@ -178,8 +182,15 @@ func parseLatencies(s string) ([]time.Duration, error) {
 // drainer empties a queue of n messages through api.
 type drainer func(ctx context.Context, api *counting, queueURL string, n int) error
 
+// The kinds of phase: the reference ceiling, the worker, the naive consumer.
+const (
+	kindCeiling = "ceiling"
+	kindWorker  = "worker"
+	kindNaive   = "naive"
+)
+
 type phase struct {
-	kind, label string // kind groups the rounds: ceiling, worker, naive
+	kind, label string // kind groups the rounds: kindCeiling, kindWorker, kindNaive
 	n           int    // messages
 	loops       int    // the loops of a reference consumer; 0 for the worker
 	drain       drainer
@@ -245,7 +256,8 @@ func run(o options) (int, error) {
 	wcfg := o.worker.WithDefaults()
 	wcfg.WaitTime = o.wait
 
-	fmt.Printf("benchworker: %d messages of %d bytes per phase, %d rounds at each latency per call (%s); fauxqs %s on node %s (pid %d); %s, GOMAXPROCS %d, %d CPUs\n",
+	fmt.Printf("benchworker: %d messages of %d bytes per phase, %d rounds at each latency per call (%s); "+
+		"fauxqs %s on node %s (pid %d); %s, GOMAXPROCS %d, %d CPUs\n",
 		o.messages, o.size, o.rounds, latencyList(o), fauxqsVersion(), nodeVersion(), nodePID, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Printf("worker: --receivers %d --concurrency %d --deletes-in-flight %d (cmd/drain-worker's defaults: %d, %d, %d), WaitTime %s\n",
 		wcfg.Receivers, wcfg.Handlers, wcfg.Deleters, worker.DefaultReceivers, worker.DefaultHandlers, worker.DefaultDeleters, wcfg.WaitTime)
@@ -305,19 +317,19 @@ func (b *bench) phases(wcfg worker.Config) []phase {
 		naiveN = min(o.messages, max(100, int(bound*o.naiveTime.Seconds()+99)/100*100))
 	}
 	ceiling := func(loops int) phase {
-		return phase{"ceiling", fmt.Sprintf("ceiling: Receive(10)+DeleteBatch x%d", loops), o.messages, loops,
+		return phase{kindCeiling, fmt.Sprintf("ceiling: Receive(10)+DeleteBatch x%d", loops), o.messages, loops,
 			func(ctx context.Context, c *counting, url string, _ int) error {
 				return drainBare(ctx, c, url, loops, wait)
 			}}
 	}
 	return []phase{
 		ceiling(ceilingLoops),
-		{"worker", fmt.Sprintf("worker.Run: %d receivers, %d deletes in flight", wcfg.Receivers, wcfg.Deleters), o.messages, 0,
+		{kindWorker, fmt.Sprintf("worker.Run: %d receivers, %d deletes in flight", wcfg.Receivers, wcfg.Deleters), o.messages, 0,
 			func(ctx context.Context, c *counting, url string, n int) error {
 				return drainWithWorker(ctx, c, url, n, wcfg)
 			}},
 		ceiling(2 * ceilingLoops),
-		{"naive", fmt.Sprintf("naive: Receive(1)+Delete x%d", o.naiveLoops), naiveN, o.naiveLoops,
+		{kindNaive, fmt.Sprintf("naive: Receive(1)+Delete x%d", o.naiveLoops), naiveN, o.naiveLoops,
 			func(ctx context.Context, c *counting, url string, _ int) error {
 				return drainNaively(ctx, c, url, o.naiveLoops, wait)
 			}},
@@ -379,7 +391,7 @@ func (b *bench) phase(ctx context.Context, p phase, n int, step string, measured
 	}()
 
 	name := p.kind
-	if p.kind == "ceiling" {
+	if p.kind == kindCeiling {
 		name = fmt.Sprintf("ceiling x%d", p.loops)
 	}
 	fmt.Fprintf(os.Stderr, "[%s] %-12s load %5d: ", step, name, n)
@@ -400,7 +412,7 @@ func (b *bench) phase(ctx context.Context, p phase, n int, step string, measured
 	if b.latency > 0 {
 		api.Client = b.proxied
 	}
-	profiling := b.profile != nil && p.kind == "worker" && measured
+	profiling := b.profile != nil && p.kind == kindWorker && measured
 	if profiling {
 		if err := pprof.StartCPUProfile(b.profile); err != nil {
 			return result{}, err
@@ -483,12 +495,14 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 	fmt.Fprintln(w, "\nEvery phase:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "latency\tphase\tmessages\tmsg/s\twall msg/s\tGo CPU s/1k\tfauxqs CPU s/1k\tCPU use\tother procs CPU\tcalls/1k msg\treceive ms\tdelete ms\tpeak recv/del in flight\tSDK retries\tload msg/s\t")
+	fmt.Fprintln(tw, "latency\tphase\tmessages\tmsg/s\twall msg/s\tGo CPU s/1k\tfauxqs CPU s/1k\tCPU use\tother procs CPU\t"+
+		"calls/1k msg\treceive ms\tdelete ms\tpeak recv/del in flight\tSDK retries\tload msg/s\t")
 	for _, r := range results {
 		// Both processes' CPU over the active drain (the final long poll is idle).
 		use := (r.goCPU + r.nodeCPU).Seconds() / r.active.Seconds() / float64(runtime.NumCPU()) * 100
 		other := r.otherCPU.Seconds() / r.wall.Seconds() / float64(runtime.NumCPU()) * 100
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f%%\t%.0f%%\t%.0f\t%.2f\t%.2f\t%d/%d\t%d\t%.0f\t\n", latencyName(r.latency, o.jitter), r.label, r.n, r.rate(), r.wallRate(),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f%%\t%.0f%%\t%.0f\t%.2f\t%.2f\t%d/%d\t%d\t%.0f\t\n",
+			latencyName(r.latency, o.jitter), r.label, r.n, r.rate(), r.wallRate(),
 			r.per1k(r.goCPU), r.per1k(r.nodeCPU), use, other, float64(r.calls)*1000/float64(r.n), r.receiveMs, r.delMs, r.peakRecv, r.peakDel, r.sdkRetries, r.loadRate)
 	}
 	tw.Flush()
@@ -529,7 +543,7 @@ func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 		med[k] = summary{r, median(rate), median(wall), median(goCPU), median(nodeCPU)}
 		keys = append(keys, k)
 	}
-	order := map[string]int{"ceiling": 0, "worker": 1, "naive": 2}
+	order := map[string]int{kindCeiling: 0, kindWorker: 1, kindNaive: 2}
 	slices.SortStableFunc(keys, func(a, b key) int {
 		if a.latency != b.latency {
 			return slices.Index(o.latencies, a.latency) - slices.Index(o.latencies, b.latency)
@@ -555,11 +569,11 @@ func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 				continue
 			}
 			switch m := med[k]; k.kind {
-			case "worker":
+			case kindWorker:
 				wk, found = m, true
-			case "naive":
+			case kindNaive:
 				nv = m
-			case "ceiling":
+			case kindCeiling:
 				if m.rate > ce.rate {
 					ce = m
 				}
@@ -572,7 +586,8 @@ func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 		flags = "flags other than cmd/drain-worker's defaults"
 	}
 	fmt.Fprintf(w, "\nPer pod (one worker process), msg/s to the last delete, medians of %d rounds; worker with %s\n", o.rounds, flags)
-	fmt.Fprintf(w, "(--receivers %d --concurrency %d --deletes-in-flight %d), a no-op handler and a %s long poll:\n", wcfg.Receivers, wcfg.Handlers, wcfg.Deleters, o.wait)
+	fmt.Fprintf(w, "(--receivers %d --concurrency %d --deletes-in-flight %d), a no-op handler and a %s long poll:\n",
+		wcfg.Receivers, wcfg.Handlers, wcfg.Deleters, o.wait)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "latency per call\tworker\tnaive\tceiling\tworker/naive\tworker/ceiling\tceiling loops\tceiling loops' bound\t")
 	var loopBound []string
@@ -588,7 +603,8 @@ func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 				loopBound = append(loopBound, latencyName(lat, o.jitter))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2fx\t%.0f%%\t%d\t%s\t\n", latencyName(lat, o.jitter), wk.rate, nv.rate, ce.rate, wk.rate/nv.rate, wk.rate/ce.rate*100, ce.loops, bound)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2fx\t%.0f%%\t%d\t%s\t\n",
+			latencyName(lat, o.jitter), wk.rate, nv.rate, ce.rate, wk.rate/nv.rate, wk.rate/ce.rate*100, ce.loops, bound)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, `  ceiling: ReceiveMessage(10) + DeleteMessageBatch from N or 2N loops, whichever served more, no handler, through
@@ -606,7 +622,7 @@ func report(w io.Writer, o options, wcfg worker.Config, results []result) bool {
 		}
 		return "NOT met"
 	}
-	ok := true
+	var ok bool
 	fmt.Fprintf(w, "\nTargets at %s per call:\n", latencyName(targetLatency, o.jitter))
 	if wk, nv, ce, found := at(targetLatency); !found {
 		fmt.Fprintf(w, "  not measured: --latencies has no %s\n", targetLatency)

@@ -252,7 +252,9 @@ func load(ctx context.Context, stack *localcluster.Stack, binDir string, names [
 // once per queue, named after it. The emulators' endpoints reach its pods
 // from the operator (--consumer-env), as they would for a drainer applied
 // by hand.
-func applyDrainers(ctx context.Context, stack *localcluster.Stack, k8s client.Client, manifest string, names []string, maxWorkers int) ([]types.NamespacedName, error) {
+func applyDrainers(
+	ctx context.Context, stack *localcluster.Stack, k8s client.Client, manifest string, names []string, maxWorkers int,
+) ([]types.NamespacedName, error) {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
@@ -261,8 +263,11 @@ func applyDrainers(ctx context.Context, stack *localcluster.Stack, k8s client.Cl
 		return nil, err
 	}
 	objs, err := localcluster.Objects(data)
-	if err != nil || len(objs) != 1 {
-		return nil, fmt.Errorf("%s: want one object (%v)", manifest, err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: want one object (%w)", manifest, err)
+	}
+	if len(objs) != 1 {
+		return nil, fmt.Errorf("%s: want one object, found %d", manifest, len(objs))
 	}
 	var keys []types.NamespacedName
 	var apply []*unstructured.Unstructured
@@ -314,7 +319,9 @@ func (p *progress) observe(ctx context.Context, api *sqs.Client) error {
 
 // watch prints the drainers' progress every second until each has its
 // first run recorded and its queue empty, then the drain's figures.
-func watch(ctx context.Context, stack *localcluster.Stack, k8s client.Client, keys []types.NamespacedName, fauxqs localcluster.Process, cpuBefore time.Duration) error {
+func watch(
+	ctx context.Context, stack *localcluster.Stack, k8s client.Client, keys []types.NamespacedName, fauxqs localcluster.Process, cpuBefore time.Duration,
+) error {
 	api, err := sqsClient(ctx, stack)
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ limitations under the License.
 //
 //	cd test && go run ./cmd/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --count 100000
 //	cd test && go run ./cmd/loadgen --queue-url $URL --rate 200 --duration 5m --body-template '{"order":{{.Seq}},"run":"{{.ID}}","at":"{{.Time}}"}'
-//	cd test && go run ./cmd/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo --create --groups 16 --visibility-timeout 1m --dead-letter orders-dlq.fifo --max-receive-count 5
+//	cd test && go run ./cmd/loadgen --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo \
+//		--create --groups 16 --visibility-timeout 1m --dead-letter orders-dlq.fifo --max-receive-count 5
 //
 // Bodies are --size bytes of filler (the sequence number padded with dots),
 // the content of --body-file byte for byte, or --body-template, a Go
@@ -70,6 +71,7 @@ import (
 	"strings"
 	"syscall"
 	"text/template"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -136,25 +138,8 @@ func main() {
 // parse reads the command line and checks it, a --body-file's content
 // included, before anything is sent.
 func parse(fs *flag.FlagSet, args []string) (options, error) {
-	var (
-		o            options
-		s            = &o.send
-		bodyFile     = fs.String("body-file", "", "every message's body is this file's content, byte for byte (SQS's characters only, at most 1 MiB)")
-		bodyTemplate = fs.String("body-template", "", "a Go text/template for each body, with .Seq (sequence number from 0), .ID (unique to the run), .Time (RFC 3339); e.g. '{\"order\":{{.Seq}}}'")
-		visibility   = fs.Duration("visibility-timeout", 0, "with --create: the queue's VisibilityTimeout (whole seconds, up to 12h); SQS's default 30s if unset")
-	)
-	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("QUEUE_URL"), "queue to fill: https://sqs.<region>.amazonaws.com/<account>/<name>, or an emulator's queue URL [$QUEUE_URL]")
-	fs.BoolVar(&o.create, "create", false, "create the queue if it does not exist (a .fifo name makes a FIFO queue), with the attribute flags")
-	fs.BoolVar(&o.quiet, "quiet", false, "print only the final line")
-	fs.IntVar(&s.Count, "count", 1000, "messages to send; not with --duration")
-	fs.DurationVar(&s.Duration, "duration", 0, "with --rate: send --rate messages a second for this long (rate × duration messages), instead of --count")
-	fs.Float64Var(&s.Rate, "rate", 0, "messages per second, 0 = as fast as the queue takes them")
-	fs.IntVar(&s.Size, "size", 256, "bytes per message body: its sequence number padded with dots; not with --body-file or --body-template")
-	fs.IntVar(&s.Concurrency, "concurrency", 8, "SendMessageBatch calls in flight at once (on a FIFO queue at most --groups)")
-	fs.IntVar(&s.Groups, "groups", 1, "FIFO queue: spread the messages over this many message groups, group-<seq % N>")
-	fs.BoolVar(&s.ContentDedup, "content-dedup", false, "FIFO queue: send no MessageDeduplicationId, SQS deduplicates by body (ContentBasedDeduplication, which --create sets); bodies must differ")
-	fs.StringVar(&o.spec.DeadLetter, "dead-letter", "", "with --create: name of a dead-letter queue of the same kind (.fifo for a FIFO queue), created if missing, that the queue's RedrivePolicy names")
-	fs.IntVar(&o.spec.MaxReceiveCount, "max-receive-count", 0, "with --dead-letter: receives after which a message moves to the dead-letter queue (1 to 1000)")
+	var o options
+	f := defineFlags(fs, &o)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -165,61 +150,21 @@ func parse(fs *flag.FlagSet, args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q: every option is a flag", fs.Args())
 	}
-	set := map[string]bool{}
+	set := flagsSet{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	given := func(names ...string) []string {
-		var g []string
-		for _, n := range names {
-			if set[n] {
-				g = append(g, "--"+n)
-			}
-		}
-		return g
+	if err := checkFlags(o, set); err != nil {
+		return o, err
 	}
-
-	switch {
-	case o.queueURL == "":
-		return o, errors.New("--queue-url is required")
-	case s.Count < 0 || s.Size < 1 || s.Concurrency < 1 || s.Rate < 0 || s.Groups < 1 || s.Duration < 0:
-		return o, errors.New("--count, --rate and --duration must not be negative, --size, --concurrency and --groups must be at least 1")
-	case len(given("size", "body-file", "body-template")) > 1:
-		return o, fmt.Errorf("%s: give one of --size, --body-file and --body-template", strings.Join(given("size", "body-file", "body-template"), " and "))
-	case set["duration"] && set["count"]:
-		return o, errors.New("--count and --duration are exclusive: --duration sends --rate × --duration messages")
-	case set["duration"] && s.Duration == 0:
-		return o, errors.New("--duration must be more than 0")
-	case set["duration"] && s.Rate == 0:
-		return o, errors.New("--duration needs --rate: it sends --rate × --duration messages")
-	case !load.IsFIFO(o.queueURL) && len(given("groups", "content-dedup")) > 0:
-		return o, fmt.Errorf("%s: only for a FIFO queue, whose URL ends in .fifo", strings.Join(given("groups", "content-dedup"), " and "))
-	case !o.create && len(given("visibility-timeout", "dead-letter", "max-receive-count")) > 0:
-		return o, fmt.Errorf("%s: queue attributes, only with --create", strings.Join(given("visibility-timeout", "dead-letter", "max-receive-count"), " and "))
-	case set["dead-letter"] != set["max-receive-count"]:
-		return o, errors.New("--dead-letter and --max-receive-count go together")
-	}
+	s := &o.send
 	if set["duration"] {
 		s.Count = 0
 	}
 	if set["visibility-timeout"] {
-		o.spec.VisibilityTimeout = visibility
+		o.spec.VisibilityTimeout = f.visibility
 	}
 	o.spec.ContentDedup = s.ContentDedup
-	if set["body-file"] {
-		b, err := os.ReadFile(*bodyFile)
-		if err != nil {
-			return o, fmt.Errorf("--body-file: %w", err)
-		}
-		if err := load.CheckBody(string(b)); err != nil {
-			return o, fmt.Errorf("--body-file %s: SQS would refuse it: %w", *bodyFile, err)
-		}
-		s.Body = string(b)
-	}
-	if set["body-template"] {
-		t, err := template.New("body").Parse(*bodyTemplate)
-		if err != nil {
-			return o, fmt.Errorf("--body-template: %w", err)
-		}
-		s.Template = t
+	if err := f.readBody(s, set); err != nil {
+		return o, err
 	}
 	s.FIFO = load.IsFIFO(o.queueURL)
 	if err := s.Validate(); err != nil {
@@ -231,6 +176,126 @@ func parse(fs *flag.FlagSet, args []string) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// flagValues are the flags that parse turns into options after checking
+// them.
+type flagValues struct {
+	bodyFile, bodyTemplate *string
+	visibility             *time.Duration
+}
+
+// defineFlags defines loadgen's flags on fs, most of them straight into o.
+func defineFlags(fs *flag.FlagSet, o *options) flagValues {
+	s := &o.send
+	f := flagValues{
+		bodyFile: fs.String("body-file", "",
+			"every message's body is this file's content, byte for byte (SQS's characters only, at most 1 MiB)"),
+		bodyTemplate: fs.String("body-template", "",
+			"a Go text/template for each body, with .Seq (sequence number from 0), .ID (unique to the run), .Time (RFC 3339); "+
+				"e.g. '{\"order\":{{.Seq}}}'"),
+		visibility: fs.Duration("visibility-timeout", 0,
+			"with --create: the queue's VisibilityTimeout (whole seconds, up to 12h); SQS's default 30s if unset"),
+	}
+	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("QUEUE_URL"),
+		"queue to fill: https://sqs.<region>.amazonaws.com/<account>/<name>, or an emulator's queue URL [$QUEUE_URL]")
+	fs.BoolVar(&o.create, "create", false, "create the queue if it does not exist (a .fifo name makes a FIFO queue), with the attribute flags")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the final line")
+	fs.IntVar(&s.Count, "count", 1000, "messages to send; not with --duration")
+	fs.DurationVar(&s.Duration, "duration", 0, "with --rate: send --rate messages a second for this long (rate × duration messages), instead of --count")
+	fs.Float64Var(&s.Rate, "rate", 0, "messages per second, 0 = as fast as the queue takes them")
+	fs.IntVar(&s.Size, "size", 256, "bytes per message body: its sequence number padded with dots; not with --body-file or --body-template")
+	fs.IntVar(&s.Concurrency, "concurrency", 8, "SendMessageBatch calls in flight at once (on a FIFO queue at most --groups)")
+	fs.IntVar(&s.Groups, "groups", 1, "FIFO queue: spread the messages over this many message groups, group-<seq % N>")
+	fs.BoolVar(&s.ContentDedup, "content-dedup", false,
+		"FIFO queue: send no MessageDeduplicationId, SQS deduplicates by body (ContentBasedDeduplication, which --create sets); bodies must differ")
+	fs.StringVar(&o.spec.DeadLetter, "dead-letter", "",
+		"with --create: name of a dead-letter queue of the same kind (.fifo for a FIFO queue), created if missing, that the queue's RedrivePolicy names")
+	fs.IntVar(&o.spec.MaxReceiveCount, "max-receive-count", 0,
+		"with --dead-letter: receives after which a message moves to the dead-letter queue (1 to 1000)")
+	return f
+}
+
+// flagsSet holds the names of the flags given on the command line.
+type flagsSet map[string]bool
+
+// given lists those of names that were given, as --name.
+func (set flagsSet) given(names ...string) []string {
+	var g []string
+	for _, n := range names {
+		if set[n] {
+			g = append(g, "--"+n)
+		}
+	}
+	return g
+}
+
+// checkFlags checks the flags' values and which of them go together.
+func checkFlags(o options, set flagsSet) error {
+	s := o.send
+	switch {
+	case o.queueURL == "":
+		return errors.New("--queue-url is required")
+	case s.Count < 0 || s.Size < 1 || s.Concurrency < 1 || s.Rate < 0 || s.Groups < 1 || s.Duration < 0:
+		return errors.New("--count, --rate and --duration must not be negative, --size, --concurrency and --groups must be at least 1")
+	case len(set.given("size", "body-file", "body-template")) > 1:
+		return fmt.Errorf("%s: give one of --size, --body-file and --body-template", strings.Join(set.given("size", "body-file", "body-template"), " and "))
+	}
+	if err := checkDuration(s, set); err != nil {
+		return err
+	}
+	return checkQueueFlags(o, set)
+}
+
+// checkDuration checks --duration against --count and --rate.
+func checkDuration(s load.Options, set flagsSet) error {
+	switch {
+	case set["duration"] && set["count"]:
+		return errors.New("--count and --duration are exclusive: --duration sends --rate × --duration messages")
+	case set["duration"] && s.Duration == 0:
+		return errors.New("--duration must be more than 0")
+	case set["duration"] && s.Rate == 0:
+		return errors.New("--duration needs --rate: it sends --rate × --duration messages")
+	}
+	return nil
+}
+
+// checkQueueFlags checks the flags that only some queues take: FIFO ones,
+// or the queue attributes of --create.
+func checkQueueFlags(o options, set flagsSet) error {
+	switch {
+	case !load.IsFIFO(o.queueURL) && len(set.given("groups", "content-dedup")) > 0:
+		return fmt.Errorf("%s: only for a FIFO queue, whose URL ends in .fifo", strings.Join(set.given("groups", "content-dedup"), " and "))
+	case !o.create && len(set.given("visibility-timeout", "dead-letter", "max-receive-count")) > 0:
+		return fmt.Errorf("%s: queue attributes, only with --create",
+			strings.Join(set.given("visibility-timeout", "dead-letter", "max-receive-count"), " and "))
+	case set["dead-letter"] != set["max-receive-count"]:
+		return errors.New("--dead-letter and --max-receive-count go together")
+	}
+	return nil
+}
+
+// readBody reads --body-file, checking that SQS would take it, and parses
+// --body-template, into s.
+func (f flagValues) readBody(s *load.Options, set flagsSet) error {
+	if set["body-file"] {
+		b, err := os.ReadFile(*f.bodyFile)
+		if err != nil {
+			return fmt.Errorf("--body-file: %w", err)
+		}
+		if err := load.CheckBody(string(b)); err != nil {
+			return fmt.Errorf("--body-file %s: SQS would refuse it: %w", *f.bodyFile, err)
+		}
+		s.Body = string(b)
+	}
+	if set["body-template"] {
+		t, err := template.New("body").Parse(*f.bodyTemplate)
+		if err != nil {
+			return fmt.Errorf("--body-template: %w", err)
+		}
+		s.Template = t
+	}
+	return nil
 }
 
 func run(ctx context.Context, o options, stdout, stderr io.Writer) error {

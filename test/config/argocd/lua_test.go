@@ -35,6 +35,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -144,7 +145,8 @@ func runLua(t *testing.T, script string, obj map[string]any, shape any) (any, er
 	L.SetGlobal("obj", toLua(L, obj))
 	before := globalNames(L)
 	if err := L.DoString(script); err != nil {
-		if apiErr, ok := err.(*lua.ApiError); ok && apiErr.Object != nil {
+		var apiErr *lua.ApiError
+		if errors.As(err, &apiErr) && apiErr.Object != nil {
 			return nil, fmt.Errorf("%s", apiErr.Object.String())
 		}
 		return nil, err

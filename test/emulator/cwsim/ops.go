@@ -42,13 +42,16 @@ const (
 	recentlyActiveAge   = 3 * time.Hour
 )
 
+// unitNone is the unit of a datum that gives none.
+const unitNone = "None"
+
 var (
 	standardUnits = []string{
 		"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
 		"Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
 		"Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
 		"Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second",
-		"Count/Second", "None",
+		"Count/Second", unitNone,
 	}
 	queryIDPattern = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]*$`)
 	// CloudWatch rejects values outside +/-2^360 (and NaN/Inf).
@@ -157,26 +160,13 @@ func checkDatum(field string, d wireMetricDatum, now time.Time) (validDatum, *AP
 	}
 	vd.dims = dims
 
-	ts := now
-	if d.Timestamp != nil {
-		ts = d.Timestamp.Time
+	ts, apiErr := checkTimestamp(field, d.Timestamp, now)
+	if apiErr != nil {
+		return vd, apiErr
 	}
-	if ts.Before(now.Add(-maxPastAge)) {
-		return vd, errInvalidParameterValue("The parameter %s.Timestamp must specify a time no more than two weeks in the past.", field)
-	}
-	if ts.After(now.Add(maxFutureSkew)) {
-		return vd, errInvalidParameterValue("The parameter %s.Timestamp must specify a time no more than two hours in the future.", field)
-	}
-
-	unit := "None"
-	if d.Unit != nil {
-		if !validUnit(*d.Unit) {
-			return vd, errInvalidParameterValue("The value %s for parameter %s.Unit is not a CloudWatch standard unit.", *d.Unit, field)
-		}
-		unit = *d.Unit
-	}
-	if d.StorageResolution != nil && *d.StorageResolution != 1 && *d.StorageResolution != 60 {
-		return vd, errInvalidParameterValue("The value %d for parameter %s.StorageResolution is invalid; use 1 or 60.", *d.StorageResolution, field)
+	unit, apiErr := checkUnit(field, d)
+	if apiErr != nil {
+		return vd, apiErr
 	}
 
 	given := 0
@@ -189,7 +179,8 @@ func checkDatum(field string, d wireMetricDatum, now time.Time) (validDatum, *AP
 	case given == 0:
 		return vd, errMissingParameter("The parameter %s must have one of Value, Values or StatisticValues.", field)
 	case given > 1:
-		return vd, errInvalidParameterCombination("The parameters %[1]s.Value, %[1]s.Values and %[1]s.StatisticValues are mutually exclusive and you have specified more than one.", field)
+		return vd, errInvalidParameterCombination("The parameters %[1]s.Value, %[1]s.Values and %[1]s.StatisticValues are mutually exclusive "+
+			"and you have specified more than one.", field)
 	}
 
 	s := sample{ts: ts.UTC(), received: now, unit: unit}
@@ -199,60 +190,106 @@ func checkDatum(field string, d wireMetricDatum, now time.Time) (validDatum, *AP
 			return vd, apiErr
 		}
 		s.count, s.sum, s.min, s.max = 1, *d.Value, *d.Value, *d.Value
-
 	case d.StatisticValues != nil:
-		sv := d.StatisticValues
-		for name, p := range map[string]*float64{"SampleCount": sv.SampleCount, "Sum": sv.Sum, "Minimum": sv.Minimum, "Maximum": sv.Maximum} {
-			if p == nil {
-				return vd, errMissingParameter("The parameter %s.StatisticValues.%s is required.", field, name)
-			}
-			if apiErr := checkValue(field+".StatisticValues."+name, *p); apiErr != nil {
-				return vd, apiErr
-			}
-		}
-		if *sv.SampleCount <= 0 {
-			return vd, errInvalidParameterValue("The parameter %s.StatisticValues.SampleCount must be greater than 0.", field)
-		}
-		if *sv.Minimum > *sv.Maximum {
-			return vd, errInvalidParameterValue("The parameter %s.StatisticValues.Minimum must not be greater than Maximum.", field)
-		}
-		s.count, s.sum, s.min, s.max = *sv.SampleCount, *sv.Sum, *sv.Minimum, *sv.Maximum
-
+		apiErr = addStatisticValues(&s, field, d.StatisticValues)
 	default: // Values and Counts
-		if len(d.Values) == 0 {
-			return vd, errMissingParameter("The parameter %s.Values is required when Counts is given.", field)
-		}
-		if len(d.Values) > maxValues {
-			return vd, errInvalidParameterValue("The collection %s.Values must not have a size greater than %d.", field, maxValues)
-		}
-		if d.Counts != nil && len(d.Counts) != len(d.Values) {
-			return vd, errInvalidParameterValue("The parameters %[1]s.Values and %[1]s.Counts must have the same number of elements.", field)
-		}
-		for j, v := range d.Values {
-			if apiErr := checkValue(fmt.Sprintf("%s.Values.member.%d", field, j+1), v); apiErr != nil {
-				return vd, apiErr
-			}
-			c := 1.0
-			if d.Counts != nil {
-				c = d.Counts[j]
-				if math.IsNaN(c) || math.IsInf(c, 0) || c < 0 {
-					return vd, errInvalidParameterValue("The value %v for parameter %s.Counts.member.%d is invalid.", c, field, j+1)
-				}
-			}
-			if c == 0 {
-				continue
-			}
-			if s.count == 0 {
-				s.min, s.max = v, v
-			} else {
-				s.min, s.max = min(s.min, v), max(s.max, v)
-			}
-			s.count += c
-			s.sum += v * c
-		}
+		apiErr = addValues(&s, field, d.Values, d.Counts)
+	}
+	if apiErr != nil {
+		return vd, apiErr
 	}
 	vd.s = s
 	return vd, nil
+}
+
+// checkTimestamp returns a datum's timestamp, now when it has none, if
+// CloudWatch accepts it at now.
+func checkTimestamp(field string, t *epochTime, now time.Time) (time.Time, *APIError) {
+	ts := now
+	if t != nil {
+		ts = t.Time
+	}
+	if ts.Before(now.Add(-maxPastAge)) {
+		return ts, errInvalidParameterValue("The parameter %s.Timestamp must specify a time no more than two weeks in the past.", field)
+	}
+	if ts.After(now.Add(maxFutureSkew)) {
+		return ts, errInvalidParameterValue("The parameter %s.Timestamp must specify a time no more than two hours in the future.", field)
+	}
+	return ts, nil
+}
+
+// checkUnit returns a datum's unit, unitNone when it has none, and checks
+// its storage resolution.
+func checkUnit(field string, d wireMetricDatum) (string, *APIError) {
+	unit := unitNone
+	if d.Unit != nil {
+		if !validUnit(*d.Unit) {
+			return unit, errInvalidParameterValue("The value %s for parameter %s.Unit is not a CloudWatch standard unit.", *d.Unit, field)
+		}
+		unit = *d.Unit
+	}
+	if d.StorageResolution != nil && *d.StorageResolution != 1 && *d.StorageResolution != 60 {
+		return unit, errInvalidParameterValue("The value %d for parameter %s.StorageResolution is invalid; use 1 or 60.", *d.StorageResolution, field)
+	}
+	return unit, nil
+}
+
+// addStatisticValues checks a datum's StatisticValues and sets s's
+// statistics to them.
+func addStatisticValues(s *sample, field string, sv *wireStatisticSet) *APIError {
+	for name, p := range map[string]*float64{"SampleCount": sv.SampleCount, "Sum": sv.Sum, "Minimum": sv.Minimum, "Maximum": sv.Maximum} {
+		if p == nil {
+			return errMissingParameter("The parameter %s.StatisticValues.%s is required.", field, name)
+		}
+		if apiErr := checkValue(field+".StatisticValues."+name, *p); apiErr != nil {
+			return apiErr
+		}
+	}
+	if *sv.SampleCount <= 0 {
+		return errInvalidParameterValue("The parameter %s.StatisticValues.SampleCount must be greater than 0.", field)
+	}
+	if *sv.Minimum > *sv.Maximum {
+		return errInvalidParameterValue("The parameter %s.StatisticValues.Minimum must not be greater than Maximum.", field)
+	}
+	s.count, s.sum, s.min, s.max = *sv.SampleCount, *sv.Sum, *sv.Minimum, *sv.Maximum
+	return nil
+}
+
+// addValues checks a datum's Values and Counts (nil for a count of 1
+// each) and adds them to s's statistics.
+func addValues(s *sample, field string, values, counts []float64) *APIError {
+	if len(values) == 0 {
+		return errMissingParameter("The parameter %s.Values is required when Counts is given.", field)
+	}
+	if len(values) > maxValues {
+		return errInvalidParameterValue("The collection %s.Values must not have a size greater than %d.", field, maxValues)
+	}
+	if counts != nil && len(counts) != len(values) {
+		return errInvalidParameterValue("The parameters %[1]s.Values and %[1]s.Counts must have the same number of elements.", field)
+	}
+	for j, v := range values {
+		if apiErr := checkValue(fmt.Sprintf("%s.Values.member.%d", field, j+1), v); apiErr != nil {
+			return apiErr
+		}
+		c := 1.0
+		if counts != nil {
+			c = counts[j]
+			if math.IsNaN(c) || math.IsInf(c, 0) || c < 0 {
+				return errInvalidParameterValue("The value %v for parameter %s.Counts.member.%d is invalid.", c, field, j+1)
+			}
+		}
+		if c == 0 {
+			continue
+		}
+		if s.count == 0 {
+			s.min, s.max = v, v
+		} else {
+			s.min, s.max = min(s.min, v), max(s.max, v)
+		}
+		s.count += c
+		s.sum += v * c
+	}
+	return nil
 }
 
 // ---- GetMetricData -------------------------------------------------------
@@ -284,13 +321,15 @@ func checkQueries(qs []wireMetricDataQuery) ([]checkedQuery, *APIError) {
 		case id == "":
 			return nil, errMissingParameter("The parameter %s.Id is required.", field)
 		case len(id) > 255 || !queryIDPattern.MatchString(id):
-			return nil, errInvalidParameterValue("The value %s for parameter %s.Id is invalid: it must start with a lowercase letter and contain only letters, numbers and underscores.", id, field)
+			return nil, errInvalidParameterValue("The value %s for parameter %s.Id is invalid: "+
+				"it must start with a lowercase letter and contain only letters, numbers and underscores.", id, field)
 		case ids[id]:
 			return nil, errInvalidParameterValue("The value %s for parameter %s.Id is used by more than one query.", id, field)
 		}
 		ids[id] = true
 		if q.Expression != nil {
-			return nil, errInvalidParameterValue("cwsim does not evaluate metric math or Metrics Insights expressions: query %s (%s) has Expression %q; send MetricStat queries only.", id, field, *q.Expression)
+			return nil, errInvalidParameterValue("cwsim does not evaluate metric math or Metrics Insights expressions: "+
+				"query %s (%s) has Expression %q; send MetricStat queries only.", id, field, *q.Expression)
 		}
 		ms := q.MetricStat
 		if ms == nil {
@@ -307,14 +346,16 @@ func checkQueries(qs []wireMetricDataQuery) ([]checkedQuery, *APIError) {
 			return nil, errMissingParameter("The parameter %s.MetricStat.Period is required.", field)
 		}
 		if !validPeriod(*ms.Period) {
-			return nil, errInvalidParameterValue("The value %d for parameter %s.MetricStat.Period is invalid: use 1, 5, 10, 20, 30 or a multiple of 60.", *ms.Period, field)
+			return nil, errInvalidParameterValue("The value %d for parameter %s.MetricStat.Period is invalid: "+
+				"use 1, 5, 10, 20, 30 or a multiple of 60.", *ms.Period, field)
 		}
 		stat := str(ms.Stat)
 		if stat == "" {
 			return nil, errMissingParameter("The parameter %s.MetricStat.Stat is required.", field)
 		}
 		if !slices.Contains(supportedStats, stat) {
-			return nil, errInvalidParameterValue("The value %s for parameter %s.MetricStat.Stat is not supported by cwsim (supported: %s).", stat, field, strings.Join(supportedStats, ", "))
+			return nil, errInvalidParameterValue("The value %s for parameter %s.MetricStat.Stat is not supported by cwsim (supported: %s).",
+				stat, field, strings.Join(supportedStats, ", "))
 		}
 		unit := str(ms.Unit)
 		if unit != "" && !validUnit(unit) {

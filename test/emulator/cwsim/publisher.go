@@ -227,7 +227,7 @@ type fauxqsQueue struct {
 func queueMetrics(name string, q fauxqsQueue, now time.Time) QueueMetrics {
 	nowMs := float64(now.UnixMilli())
 	m := QueueMetrics{QueueName: name}
-	var all []fauxqsMessage
+	all := make([]fauxqsMessage, 0, len(q.Messages.Ready)+len(q.Messages.Delayed)+len(q.Messages.Inflight))
 	m.Visible = len(q.Messages.Ready)
 	all = append(all, q.Messages.Ready...)
 	for _, msg := range q.Messages.Delayed {

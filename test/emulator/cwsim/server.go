@@ -145,7 +145,7 @@ func (s *Server) Reset() {
 // Publisher uses it to write AWS/SQS metrics. unit "" means "None".
 func (s *Server) PutValue(namespace, metricName string, dims []Dimension, ts time.Time, value float64, unit string) {
 	if unit == "" {
-		unit = "None"
+		unit = unitNone
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	op, ok := strings.CutPrefix(r.URL.Path, operationDir)
 	if !ok || op == "" || strings.Contains(op, "/") {
-		s.writeError(w, &APIError{Status: 404, Type: "UnknownOperationException", messageKey: "message",
+		s.writeError(w, &APIError{Status: 404, Type: "UnknownOperationException", messageKey: messageMember,
 			Message: fmt.Sprintf("no such operation path %q; CloudWatch RPC v2 CBOR paths are %s<Operation>", r.URL.Path, operationDir)})
 		return
 	}
@@ -205,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.writeError(w, &APIError{Status: 405, Type: "MethodNotAllowed", messageKey: "message",
+		s.writeError(w, &APIError{Status: 405, Type: "MethodNotAllowed", messageKey: messageMember,
 			Message: "RPC v2 CBOR operations must be called with POST"})
 		return
 	}
@@ -233,7 +233,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body) > 0 {
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/cbor") {
-			s.writeError(w, &APIError{Status: 415, Type: "UnsupportedMediaTypeException", messageKey: "message",
+			s.writeError(w, &APIError{Status: 415, Type: "UnsupportedMediaTypeException", messageKey: messageMember,
 				Message: fmt.Sprintf("Content-Type is %q, want application/cbor", ct)})
 			return
 		}
@@ -324,8 +324,9 @@ type sampleDump struct {
 
 func (s *Server) serveSeries(w http.ResponseWriter) {
 	s.mu.Lock()
-	out := []seriesDump{}
-	for _, k := range s.store.sortedKeys() {
+	keys := s.store.sortedKeys()
+	out := make([]seriesDump, 0, len(keys)) // not nil: no series is [], not null
+	for _, k := range keys {
 		sr := s.store.series[k]
 		d := seriesDump{Namespace: sr.namespace, MetricName: sr.name, Dimensions: sr.dims, Datapoints: len(sr.samples)}
 		if n := len(sr.samples); n > 0 {

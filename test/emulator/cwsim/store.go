@@ -119,21 +119,30 @@ func (b *bucket) add(s sample) {
 
 func (b *bucket) stat(stat string) float64 {
 	switch stat {
-	case "Maximum":
+	case statMaximum:
 		return b.max
-	case "Minimum":
+	case statMinimum:
 		return b.min
-	case "Sum":
+	case statSum:
 		return b.sum
-	case "SampleCount":
+	case statSampleCount:
 		return b.count
-	default: // "Average"; stats are validated before aggregation
+	default: // statAverage; stats are validated before aggregation
 		return b.sum / b.count
 	}
 }
 
+// The statistics the simulator computes.
+const (
+	statAverage     = "Average"
+	statMaximum     = "Maximum"
+	statMinimum     = "Minimum"
+	statSampleCount = "SampleCount"
+	statSum         = "Sum"
+)
+
 // supportedStats are the statistics the simulator computes.
-var supportedStats = []string{"Average", "Maximum", "Minimum", "SampleCount", "Sum"}
+var supportedStats = []string{statAverage, statMaximum, statMinimum, statSampleCount, statSum}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

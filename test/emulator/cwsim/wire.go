@@ -137,14 +137,6 @@ func (t epochTime) MarshalCBOR() ([]byte, error) {
 	return encMode.Marshal(cbor.Tag{Number: 1, Content: float64(t.UnixMilli()) / 1e3})
 }
 
-// ptrTime returns the time or zero when the pointer is nil.
-func ptrTime(t *epochTime) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.Time
-}
-
 func str(p *string) string {
 	if p == nil {
 		return ""
@@ -279,9 +271,15 @@ type APIError struct {
 	Code    string // X-Amzn-Query-Error code; empty for protocol errors
 	Message string
 	// messageKey is the member that holds the message in the modeled shape
-	// ("message" for most, "Message" for a few).
+	// (messageMember for most, messageMemberUpper for a few).
 	messageKey string
 }
+
+// The members that hold an error shape's message.
+const (
+	messageMember      = "message"
+	messageMemberUpper = "Message"
+)
 
 func (e *APIError) Error() string { return e.Code + ": " + e.Message }
 
@@ -295,17 +293,17 @@ type modeledError struct {
 // modeledErrors are the CloudWatch error shapes the SDK's TypeRegistry
 // knows (shape name, awsQueryError code, HTTP status, message member).
 var modeledErrors = []modeledError{
-	{"InvalidParameterValueException", "InvalidParameterValue", 400, "message"},
-	{"InvalidParameterCombinationException", "InvalidParameterCombination", 400, "message"},
-	{"MissingRequiredParameterException", "MissingParameter", 400, "message"},
-	{"InvalidNextToken", "InvalidNextToken", 400, "message"},
-	{"InvalidFormatFault", "InvalidFormat", 400, "message"},
-	{"LimitExceededFault", "LimitExceeded", 400, "message"},
-	{"LimitExceededException", "LimitExceededException", 400, "Message"},
-	{"InternalServiceFault", "InternalServiceError", 500, "Message"},
-	{"ResourceNotFound", "ResourceNotFound", 404, "message"},
-	{"ResourceNotFoundException", "ResourceNotFoundException", 404, "Message"},
-	{"ValidationException", "ValidationError", 400, "Message"},
+	{"InvalidParameterValueException", "InvalidParameterValue", 400, messageMember},
+	{"InvalidParameterCombinationException", "InvalidParameterCombination", 400, messageMember},
+	{"MissingRequiredParameterException", "MissingParameter", 400, messageMember},
+	{"InvalidNextToken", "InvalidNextToken", 400, messageMember},
+	{"InvalidFormatFault", "InvalidFormat", 400, messageMember},
+	{"LimitExceededFault", "LimitExceeded", 400, messageMember},
+	{"LimitExceededException", "LimitExceededException", 400, messageMemberUpper},
+	{"InternalServiceFault", "InternalServiceError", 500, messageMemberUpper},
+	{"ResourceNotFound", "ResourceNotFound", 404, messageMember},
+	{"ResourceNotFoundException", "ResourceNotFoundException", 404, messageMemberUpper},
+	{"ValidationException", "ValidationError", 400, messageMemberUpper},
 }
 
 // NewAPIError builds the error CloudWatch would send for code, which may
@@ -325,7 +323,7 @@ func NewAPIError(code string, status int, message string) *APIError {
 	if status == 0 {
 		status = 400
 	}
-	return &APIError{Status: status, Type: code, Code: code, Message: message, messageKey: "message"}
+	return &APIError{Status: status, Type: code, Code: code, Message: message, messageKey: messageMember}
 }
 
 func errInvalidParameterValue(format string, args ...any) *APIError {
@@ -344,7 +342,7 @@ func errInvalidParameterCombination(format string, args ...any) *APIError {
 // CBOR the operation expects. It has no query code, so the SDK reports
 // ErrorCode() "SerializationException".
 func errSerialization(format string, args ...any) *APIError {
-	return &APIError{Status: 400, Type: "SerializationException", Message: fmt.Sprintf(format, args...), messageKey: "message"}
+	return &APIError{Status: 400, Type: "SerializationException", Message: fmt.Sprintf(format, args...), messageKey: messageMember}
 }
 
 func errUnknownOperation(op string) *APIError {
@@ -352,13 +350,13 @@ func errUnknownOperation(op string) *APIError {
 		Status:     404,
 		Type:       "UnknownOperationException",
 		Message:    fmt.Sprintf("cwsim does not simulate operation %q (supported: %s)", op, strings.Join(supportedOperations, ", ")),
-		messageKey: "message",
+		messageKey: messageMember,
 	}
 }
 
 func (e *APIError) body() []byte {
-	m := map[string]string{"__type": e.Type, "message": e.Message}
-	if e.messageKey != "" && e.messageKey != "message" {
+	m := map[string]string{"__type": e.Type, messageMember: e.Message}
+	if e.messageKey != "" && e.messageKey != messageMember {
 		m[e.messageKey] = e.Message
 	}
 	b, err := encMode.Marshal(m)

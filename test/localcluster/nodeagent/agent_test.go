@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -88,8 +89,17 @@ func TestNodeRegistered(t *testing.T) {
 	if node.Status.NodeInfo.KubeletVersion == "" || node.Status.NodeInfo.OperatingSystem != "linux" {
 		t.Errorf("node info %+v", node.Status.NodeInfo)
 	}
-	lease, err := client.CoordinationV1().Leases(nodeLeaseNamespace).Get(ctx, testNode, metav1.GetOptions{})
-	kubetest.Must(t, err)
+	// The agent renews the Lease after it has updated the Node: the Node
+	// can be Ready a moment before the Lease exists.
+	var lease *coordinationv1.Lease
+	kubetest.Eventually(t, 10*time.Second, "the node's Lease", func() string {
+		l, err := client.CoordinationV1().Leases(nodeLeaseNamespace).Get(ctx, testNode, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		lease = l
+		return ""
+	})
 	if ptr.Deref(lease.Spec.HolderIdentity, "") != testNode || lease.Spec.RenewTime == nil ||
 		time.Since(lease.Spec.RenewTime.Time) > 30*time.Second {
 		t.Errorf("lease spec %+v", lease.Spec)

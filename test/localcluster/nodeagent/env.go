@@ -302,15 +302,16 @@ func resourceField(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFie
 		}
 	}
 	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok || (kind != "limits" && kind != "requests") {
+	limit := kind == "limits"
+	if !ok || (!limit && kind != "requests") {
 		return "", fmt.Errorf("unsupported resourceFieldRef %q", ref.Resource)
 	}
 	list := c.Resources.Requests
-	if kind == "limits" {
+	if limit {
 		list = c.Resources.Limits
 	}
 	q, set := list[corev1.ResourceName(name)]
-	if !set && kind == "limits" {
+	if !set && limit {
 		q = capacity[corev1.ResourceName(name)]
 	}
 	divisor := ref.Divisor

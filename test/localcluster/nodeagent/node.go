@@ -68,8 +68,11 @@ func (a *Agent) registerNode(ctx context.Context) error {
 		}
 		return last == nil, nil
 	})
+	if err != nil && last == nil { // ctx was done before the first attempt
+		return fmt.Errorf("nodeagent: registering node %s: %w", a.o.NodeName, err)
+	}
 	if err != nil {
-		return fmt.Errorf("nodeagent: registering node %s: %w (last error: %v)", a.o.NodeName, err, last)
+		return fmt.Errorf("nodeagent: registering node %s: %w (last error: %w)", a.o.NodeName, err, last)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ limitations under the License.
 package nodeagent
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,7 @@ func TestCommandLine(t *testing.T) {
 	if _, err := a.commandLine(&corev1.Container{Image: "shell"}, env); err == nil {
 		t.Error("a host image without a command: no error")
 	}
-	if _, err := a.commandLine(&corev1.Container{Image: "unknown"}, env); err != errImageNotMapped {
+	if _, err := a.commandLine(&corev1.Container{Image: "unknown"}, env); !errors.Is(err, errImageNotMapped) {
 		t.Errorf("unmapped image: %v", err)
 	}
 }
