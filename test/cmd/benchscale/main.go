@@ -83,6 +83,7 @@ import (
 	"github.com/queuedrainer/queue-drainer/test/emulator/cwsim"
 	"github.com/queuedrainer/queue-drainer/test/faultproxy"
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/testutil/fixture"
 )
 
 const getAttrs = "GetQueueAttributes"
@@ -482,19 +483,12 @@ func (f *fleet) create(ctx context.Context) error {
 }
 
 func (f *fleet) drainer(i int) *v1alpha1.QueueDrainer {
-	return &v1alpha1.QueueDrainer{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.drainers[i].Namespace, Name: f.drainers[i].Name},
-		Spec: v1alpha1.QueueDrainerSpec{
-			Queue:    v1alpha1.QueueSpec{URL: emulator.CanonicalURL(f.queues[i])},
-			Triggers: v1alpha1.Triggers{QueueDepth: ptr.To[int64](100)},
-			Workers:  v1alpha1.WorkerPolicy{Max: 2},
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "consumer", Image: "ghcr.io/queuedrainer/drain-worker:latest"}},
-			}}}},
-			PollInterval: &metav1.Duration{Duration: f.o.poll},
-		},
-	}
+	return fixture.Drainer(f.drainers[i].Namespace, f.drainers[i].Name,
+		fixture.QueueURL(emulator.CanonicalURL(f.queues[i])),
+		fixture.Triggers(v1alpha1.Triggers{QueueDepth: ptr.To[int64](100)}),
+		fixture.Workers(v1alpha1.WorkerPolicy{Max: 2}),
+		fixture.Containers(corev1.Container{Name: "consumer", Image: fixture.Image}),
+		fixture.PollInterval(f.o.poll))
 }
 
 // watch keeps the drainers and the Jobs in an informer cache, and notes
