@@ -31,10 +31,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	psaapi "k8s.io/pod-security-admission/api"
-	"k8s.io/pod-security-admission/policy"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
@@ -183,28 +180,6 @@ func inventory(objs []*unstructured.Unstructured) []string {
 	return names
 }
 
-// restrictedViolations evaluates a pod template with the Pod Security
-// admission library, at level restricted of the latest policy version.
-func restrictedViolations(t *testing.T, pod corev1.PodTemplateSpec) []string {
-	t.Helper()
-	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := evaluator.EvaluatePod(psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
-		&pod.ObjectMeta, &pod.Spec)
-	if len(results) == 0 {
-		t.Fatal("the evaluator ran no checks")
-	}
-	var violations []string
-	for _, r := range results {
-		if !r.Allowed {
-			violations = append(violations, r.ForbiddenReason+": "+r.ForbiddenDetail)
-		}
-	}
-	return violations
-}
-
 // version is the project's version (the VERSION file).
 func version(t *testing.T) string {
 	t.Helper()
@@ -235,5 +210,3 @@ func sourceObjects(t *testing.T, path string) []*unstructured.Unstructured {
 	}
 	return objs
 }
-
-func ptr[T any](v T) *T { return &v }

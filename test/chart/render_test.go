@@ -34,9 +34,11 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/podsecurity"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -192,13 +194,13 @@ func TestManagerPodMeetsTheRestrictedPodSecurityStandard(t *testing.T) {
 				t.Fatalf("rendered %d Deployments, want the manager's alone", len(deployments))
 			}
 			pod := deployments[0].Spec.Template
-			if v := restrictedViolations(t, pod); len(v) > 0 {
+			if v := podsecurity.RestrictedViolations(t, pod); len(v) > 0 {
 				t.Errorf("the manager's pod violates the restricted Pod Security Standard:\n%s", strings.Join(v, "\n"))
 			}
 			// The evaluator does see a violation: the same pod allowed to escalate.
 			loose := *pod.DeepCopy()
-			loose.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr(true)
-			if v := restrictedViolations(t, loose); len(v) == 0 {
+			loose.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+			if v := podsecurity.RestrictedViolations(t, loose); len(v) == 0 {
 				t.Error("a container with allowPrivilegeEscalation: true passed the restricted checks; the check is not working")
 			}
 			sc := pod.Spec.Containers[0].SecurityContext

@@ -32,9 +32,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	psaapi "k8s.io/pod-security-admission/api"
-	"k8s.io/pod-security-admission/policy"
+	"k8s.io/utils/ptr"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
+	"github.com/queuedrainer/queue-drainer/test/podsecurity"
 	"github.com/queuedrainer/queue-drainer/testutil/kubetest"
 )
 
@@ -66,41 +67,19 @@ func managerDeployment(t *testing.T, objs []*unstructured.Unstructured) appsv1.D
 	return deployments[0]
 }
 
-// restrictedViolations evaluates a pod template with the Pod Security
-// admission library, at level restricted of the latest policy version.
-func restrictedViolations(t *testing.T, pod corev1.PodTemplateSpec) []string {
-	t.Helper()
-	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := evaluator.EvaluatePod(psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
-		&pod.ObjectMeta, &pod.Spec)
-	if len(results) == 0 {
-		t.Fatal("the evaluator ran no checks")
-	}
-	var violations []string
-	for _, r := range results {
-		if !r.Allowed {
-			violations = append(violations, r.ForbiddenReason+": "+r.ForbiddenDetail)
-		}
-	}
-	return violations
-}
-
 func TestManagerPodMeetsTheRestrictedPodSecurityStandard(t *testing.T) {
 	objs := rendered(t)
 	d := managerDeployment(t, objs)
 	pod := d.Spec.Template
 
-	if v := restrictedViolations(t, pod); len(v) > 0 {
+	if v := podsecurity.RestrictedViolations(t, pod); len(v) > 0 {
 		t.Errorf("the manager's pod violates the restricted Pod Security Standard:\n%s", strings.Join(v, "\n"))
 	}
 
 	// The evaluator does see a violation: the same pod allowed to escalate.
 	loose := *pod.DeepCopy()
-	loose.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr(true)
-	if v := restrictedViolations(t, loose); len(v) == 0 {
+	loose.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+	if v := podsecurity.RestrictedViolations(t, loose); len(v) == 0 {
 		t.Error("a container with allowPrivilegeEscalation: true passed the restricted checks; the check is not working")
 	}
 
@@ -218,5 +197,3 @@ func TestOperatorRBACGrantsNoSecretsAndNoWildcards(t *testing.T) {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
-
-func ptr[T any](v T) *T { return &v }

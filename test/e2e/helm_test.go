@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,10 +155,8 @@ func TestHelmChart(t *testing.T) {
 	if err := k8s.Get(ctx, types.NamespacedName{Namespace: helmNamespace, Name: helmDeployment}, &d); !apierrors.IsNotFound(err) {
 		t.Fatalf("the Deployment after helm uninstall: %v, want it gone", err)
 	}
-	crd := &unstructured.Unstructured{}
-	crd.SetAPIVersion("apiextensions.k8s.io/v1")
-	crd.SetKind("CustomResourceDefinition")
-	kubetest.Must(t, k8s.Get(ctx, types.NamespacedName{Name: crdName}, crd))
+	crd := queueDrainerCRD()
+	kubetest.Must(t, k8s.Get(ctx, client.ObjectKeyFromObject(crd), crd))
 	if crd.GetDeletionTimestamp() != nil {
 		t.Fatal("helm uninstall is deleting the CRD, which would delete every drainer")
 	}
@@ -200,13 +199,15 @@ func helmManagerPod(t *testing.T, arg string) corev1.Pod {
 	return pod
 }
 
-func hasArg(p corev1.Pod, arg string) bool {
-	for _, a := range p.Spec.Containers[0].Args {
-		if a == arg {
-			return true
-		}
-	}
-	return false
+func hasArg(p corev1.Pod, arg string) bool { return slices.Contains(p.Spec.Containers[0].Args, arg) }
+
+// queueDrainerCRD is the CRD, to read or patch by name.
+func queueDrainerCRD() *unstructured.Unstructured {
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	crd.SetName(crdName)
+	return crd
 }
 
 // removeKustomizeOperator deletes config/default's Deployment and waits for
@@ -227,10 +228,7 @@ func removeKustomizeOperator(t *testing.T) {
 // asks before it takes over an object it did not create.
 func adoptCRD(t *testing.T) {
 	t.Helper()
-	crd := &unstructured.Unstructured{}
-	crd.SetAPIVersion("apiextensions.k8s.io/v1")
-	crd.SetKind("CustomResourceDefinition")
-	crd.SetName(crdName)
+	crd := queueDrainerCRD()
 	patch := fmt.Sprintf(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":"Helm"},`+
 		`"annotations":{"meta.helm.sh/release-name":%q,"meta.helm.sh/release-namespace":%q}}}`, helmRelease, helmNamespace)
 	kubetest.Must(t, k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, []byte(patch))))
