@@ -86,7 +86,7 @@ func eventually(t *testing.T, what string, cond func() string) {
 func never(t *testing.T, what string, cond func() string) { kubetest.Never(t, quiet, what, cond) }
 
 func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
-	return kubetest.WaitEvent(t, k8s, key, reason, wait)
+	return kubetest.WaitEvent(t, k8s, key, reason, "", wait)
 }
 
 var (

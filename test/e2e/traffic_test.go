@@ -107,9 +107,7 @@ func scaleUpAfterAWorkerExitedStartsPods(t *testing.T) {
 	if ran := int(rec.Workers); ran < after-1 || ran > after+1 || ran > wantWorkers {
 		t.Fatalf("history says %d workers ran at once, the test saw %d (wanted %d)", rec.Workers, after, wantWorkers)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainScaled, fmt.Sprintf("to %d workers", wantWorkers)); e == nil {
-		t.Fatalf("no %s event raising the run to %d workers", v1alpha1.ReasonDrainScaled, wantWorkers)
-	}
+	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonDrainScaled, fmt.Sprintf("to %d workers", wantWorkers), 10*time.Second)
 
 	control := workQueueJobControl(t, s.key.Namespace, wantWorkers)
 	report(t, "scale-up after a worker exited: %d running when the burst came, %d at once after it; %d pods created; history: %d ran, %d wanted, %d messages",
@@ -229,7 +227,7 @@ func consumerOnAnotherQueueBacksOff(t *testing.T) {
 	})
 	s.send(messages, nil)
 	first := s.waitJob(1, 15*time.Second)
-	if e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonQueueURLOverridden, 10*time.Second); !strings.Contains(e.Note, otherName) {
+	if e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonQueueURLOverridden, "", 10*time.Second); !strings.Contains(e.Note, otherName) {
 		t.Errorf("%s event %q does not name the other queue", v1alpha1.ReasonQueueURLOverridden, e.Note)
 	}
 	time.Sleep(time.Until(first.CreationTimestamp.Add(window)))
@@ -262,8 +260,8 @@ func consumerOnAnotherQueueBacksOff(t *testing.T) {
 		!strings.Contains(c.Message, otherName) {
 		t.Fatalf("Ready = %s/%s %q, want False/%s naming the other queue", c.Status, c.Reason, c.Message, v1alpha1.ReasonIneffectiveConsumer)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainIneffective, "not spec.queue.url"); e == nil || e.Type != corev1.EventTypeWarning {
-		t.Fatalf("no Warning %s event naming the queue mismatch: %+v", v1alpha1.ReasonDrainIneffective, e)
+	if e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonDrainIneffective, "not spec.queue.url", 10*time.Second); e.Type != corev1.EventTypeWarning {
+		t.Fatalf("%s event naming the queue mismatch is %s, want a Warning", v1alpha1.ReasonDrainIneffective, e.Type)
 	}
 	if v, f := s.messages(); v+f != messages {
 		t.Fatalf("the declared queue holds %d visible + %d in flight, want its %d messages untouched", v, f, messages)
@@ -332,10 +330,7 @@ func workerErrorReachesTheDrainer(t *testing.T) {
 	if rec.Result != v1alpha1.RunFailed || !strings.Contains(rec.Message, want) {
 		t.Fatalf("run recorded %s %q, want Failed with %q", rec.Result, rec.Message, want)
 	}
-	e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainFailed, want)
-	if e == nil {
-		t.Fatalf("no %s event carrying %q", v1alpha1.ReasonDrainFailed, want)
-	}
+	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonDrainFailed, want, 10*time.Second)
 	if c := kubetest.Condition(s.drainer(), v1alpha1.ConditionQueueReachable); c.Status != metav1.ConditionTrue {
 		t.Fatalf("QueueReachable = %s/%s, want True: the operator reaches the queue", c.Status, c.Reason)
 	}
@@ -385,7 +380,7 @@ func unschedulableWorkersArePending(t *testing.T) {
 		}
 		return ""
 	})
-	e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonWorkersPending, 10*time.Second)
+	e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonWorkersPending, "", 10*time.Second)
 	if e.Type != corev1.EventTypeWarning || !strings.Contains(e.Note, "didn't match Pod's node affinity/selector") {
 		t.Fatalf("%s event %s %q, want a Warning with the scheduler's message", v1alpha1.ReasonWorkersPending, e.Type, e.Note)
 	}
@@ -443,12 +438,10 @@ func deadLettersAreCountedAndRedriven(t *testing.T) {
 		t.Fatalf("run 1 recorded %s, %d processed, %d dead-lettered; want Succeeded, %d and %d: %+v",
 			rec.Result, processed(rec), ptr.Deref(rec.MessagesDeadLettered, -1), good, poison, rec)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDeadLettered, fmt.Sprintf("about %d messages", poison)); e == nil || e.Type != corev1.EventTypeWarning {
-		t.Fatalf("no Warning %s event for the %d dead-lettered messages: %+v", v1alpha1.ReasonDeadLettered, poison, e)
+	if e := kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonDeadLettered, fmt.Sprintf("about %d messages", poison), 10*time.Second); e.Type != corev1.EventTypeWarning {
+		t.Fatalf("%s event for the %d dead-lettered messages is %s, want a Warning", v1alpha1.ReasonDeadLettered, poison, e.Type)
 	}
-	if e := kubetest.FindEvent(t, k8s, s.key, v1alpha1.ReasonDrainSucceeded, "deliveries failed"); e == nil {
-		t.Fatalf("the %s event does not name the failed deliveries", v1alpha1.ReasonDrainSucceeded)
-	}
+	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonDrainSucceeded, "deliveries failed", 10*time.Second)
 	kubetest.Eventually(t, 15*time.Second, "the dead-letter depth in status", func() string {
 		if dl := s.drainer().Status.Queue.DeadLetter; dl == nil || dl.URL != emulator.CanonicalURL(dlqName) || dl.VisibleMessages != poison {
 			return fmt.Sprintf("deadLetter %+v", dl)
@@ -469,7 +462,7 @@ func deadLettersAreCountedAndRedriven(t *testing.T) {
 	if got := s.drainer().Status.LastHandledRedriveRequest; got != "redrive-1" {
 		t.Fatalf("lastHandledRedriveRequest %q, want redrive-1", got)
 	}
-	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonRedriveSucceeded, 10*time.Second)
+	kubetest.WaitEvent(t, k8s, s.key, v1alpha1.ReasonRedriveSucceeded, "", 10*time.Second)
 	report(t, "dead letters: run 1 processed %d, %d deliveries failed, %d dead-lettered; redrive run %s moved %d back in %s",
 		processed(rec), ptr.Deref(rec.MessagesFailed, -1), ptr.Deref(rec.MessagesDeadLettered, -1), moved.Name, processed(moved),
 		moved.FinishedAt.Sub(moved.StartedAt.Time).Round(time.Second))

@@ -103,7 +103,7 @@ func TestSQSThrottlingAndServerErrorsAreRetriedThenReportedWithoutAJobStorm(t *t
 	sqsProxy.Clear()
 	sqsProxy.Inject(getAttrs, key.Name, faultproxy.Always, faultproxy.InternalError)
 	waitCondition(t, key, v1alpha1.ConditionQueueReachable, metav1.ConditionFalse, v1alpha1.ReasonAWSError, "InternalError")
-	waitEventNoting(t, key, v1alpha1.ReasonQueueUnreachable, "InternalError")
+	kubetest.WaitEvent(t, k8s, key, v1alpha1.ReasonQueueUnreachable, "InternalError", 20*time.Second)
 
 	// SQS recovers: the drainer sees the backlog and starts exactly one run.
 	sqsProxy.Clear()
@@ -152,7 +152,7 @@ func TestCloudWatchThrottlingLeavesTheAgeUnknownUntilItRecovers(t *testing.T) {
 	defer cw.FailNext("GetMetricData", 0, "", 0)
 	must(t, emulator.SendMessages(context.Background(), sqsAPI, url, 1, 0))
 	waitCondition(t, key, v1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, v1alpha1.ReasonThrottling, "Throttling")
-	waitEventNoting(t, key, v1alpha1.ReasonMetricsUnavailable, "Throttling")
+	kubetest.WaitEvent(t, k8s, key, v1alpha1.ReasonMetricsUnavailable, "Throttling", 20*time.Second)
 	// The message is now older than the threshold, but its age is unknown.
 	kubetest.Never(t, 2*quiet, "no age run on an unknown age", func() string { return jobCount(t, key, 0) })
 
@@ -294,17 +294,6 @@ func sameRun(t *testing.T, key types.NamespacedName, job batchv1.Job) string {
 		return fmt.Sprintf("%d Jobs, want only %s (uid %s) and not being deleted", len(jobs), job.Name, job.UID)
 	}
 	return activeRunIs(get(t, key), job.Name)
-}
-
-// waitEventNoting waits for an Event with this reason whose note contains text.
-func waitEventNoting(t *testing.T, key types.NamespacedName, reason, text string) {
-	t.Helper()
-	eventually(t, 20*time.Second, "event "+reason+" noting "+text, func() string {
-		if kubetest.FindEvent(t, k8s, key, reason, text) == nil {
-			return "none yet"
-		}
-		return ""
-	})
 }
 
 // managerAlive fails the test if the operator's manager has stopped.

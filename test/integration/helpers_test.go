@@ -176,7 +176,7 @@ func get(t *testing.T, key types.NamespacedName) *v1alpha1.QueueDrainer {
 func jobsOf(t *testing.T, key types.NamespacedName) []batchv1.Job { return kubetest.Jobs(t, k8s, key) }
 
 func waitEvent(t *testing.T, key types.NamespacedName, reason string) eventsv1.Event {
-	return kubetest.WaitEvent(t, k8s, key, reason, 20*time.Second)
+	return kubetest.WaitEvent(t, k8s, key, reason, "", 20*time.Second)
 }
 
 var (

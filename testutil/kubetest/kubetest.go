@@ -132,13 +132,16 @@ func Condition(qd *v1alpha1.QueueDrainer, typ string) metav1.Condition {
 	return metav1.Condition{}
 }
 
-// WaitEvent waits for an Event with this reason about the drainer.
-func WaitEvent(t testing.TB, c client.Client, key types.NamespacedName, reason string, within time.Duration) eventsv1.Event {
+// WaitEvent waits for an Event about the drainer with this reason whose
+// note contains noting ("" for any note). The manager records Events
+// through a broadcaster, after the status write that tells the same news:
+// a test that has seen the status must still wait for the Event.
+func WaitEvent(t testing.TB, c client.Client, key types.NamespacedName, reason, noting string, within time.Duration) eventsv1.Event {
 	t.Helper()
 	var found *eventsv1.Event
-	Eventually(t, within, "event "+reason, func() string {
-		if found = FindEvent(t, c, key, reason, ""); found == nil {
-			return "no " + reason + " event yet"
+	Eventually(t, within, fmt.Sprintf("event %s noting %q", reason, noting), func() string {
+		if found = FindEvent(t, c, key, reason, noting); found == nil {
+			return "none yet"
 		}
 		return ""
 	})
