@@ -334,13 +334,16 @@ func (r *QueueDrainerReconciler) apply(ctx context.Context, qd *v1alpha1.QueueDr
 // the live numbers go to the metrics at once, and the drainer is woken
 // only when the observation matters to it (plan.ObservationMatters).
 func (r *QueueDrainerReconciler) Notify(drainer types.NamespacedName, last, next plan.Observation) {
+	// Read, never written: the cache's own copy spares a deep copy of the
+	// drainer on every poll of every queue.
 	qd := &v1alpha1.QueueDrainer{}
-	if err := r.Get(context.Background(), drainer, qd); err != nil {
+	if err := r.Get(context.Background(), drainer, qd, client.UnsafeDisableDeepCopy); err != nil {
 		return // deleted: its reconcile forgets it, and its series
 	}
 	recordObservation(drainer, next)
 	if plan.ObservationMatters(qd, last, next, r.Clock.Now()) {
-		r.wakeups <- event.GenericEvent{Object: qd}
+		// The work queue keeps only the key: so does the wake-up.
+		r.wakeups <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: drainer.Namespace, Name: drainer.Name}}}
 	}
 }
 

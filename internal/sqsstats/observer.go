@@ -25,6 +25,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,8 +126,10 @@ type watcher struct {
 
 // queue is one polled queue and the drainers that watch it.
 type queue struct {
-	target   Target
-	drainers map[types.NamespacedName]bool
+	target Target
+	// drainers watch it: most often one, so a slice (a map costs a
+	// fleet of 5,000 queues 4 MB).
+	drainers []types.NamespacedName
 	interval time.Duration // the shortest of its drainers'
 	due      time.Time
 	index    int // in the due heap; -1 while being polled or parked in an outage
@@ -138,8 +141,15 @@ type queue struct {
 	// the first.
 	obs      plan.Observation
 	observed bool
-	// urls are SQS's own URLs for the queue and its dead-letter queue.
-	urls map[Target]string
+	urls     knownURLs
+}
+
+// knownURLs are SQS's own URLs for a queue and its dead-letter queue, kept
+// so that each is asked for (GetQueueUrl) once; empty when not known.
+type knownURLs struct {
+	queue         string
+	deadLetter    Target
+	deadLetterURL string
 }
 
 // clientKey is what shares one set of credentials and one endpoint.
@@ -221,11 +231,13 @@ func (o *Observer) register(drainer types.NamespacedName, t Target, interval tim
 	}
 	q := o.queues[t]
 	if q == nil {
-		q = &queue{target: t, drainers: map[types.NamespacedName]bool{}, interval: interval, due: o.now(), index: -1, urls: map[Target]string{}}
+		q = &queue{target: t, interval: interval, due: o.now(), index: -1}
 		o.queues[t] = q
 		o.push(q)
 	}
-	q.drainers[drainer] = true
+	if !slices.Contains(q.drainers, drainer) {
+		q.drainers = append(q.drainers, drainer)
+	}
 	if w.interval != interval {
 		w.interval = interval
 		o.retime(q)
@@ -237,7 +249,7 @@ func (o *Observer) register(drainer types.NamespacedName, t Target, interval tim
 // brings its next poll forward when that is shorter now; o.mu is held.
 func (o *Observer) retime(q *queue) {
 	shortest := time.Duration(0)
-	for d := range q.drainers {
+	for _, d := range q.drainers {
 		if w := o.drainers[d]; w != nil && (shortest == 0 || w.interval < shortest) {
 			shortest = w.interval
 		}
@@ -270,7 +282,7 @@ func (o *Observer) unregister(drainer types.NamespacedName, w *watcher) {
 	if q == nil {
 		return
 	}
-	delete(q.drainers, drainer)
+	q.drainers = slices.DeleteFunc(q.drainers, func(d types.NamespacedName) bool { return d == drainer })
 	if len(q.drainers) > 0 {
 		o.retime(q)
 		return
@@ -393,16 +405,12 @@ func (o *Observer) next() (q *queue, probe bool, wait time.Duration) {
 // poll asks SQS about one queue, then files the answer.
 func (o *Observer) poll(ctx context.Context, q *queue, probe bool) {
 	o.mu.Lock()
-	t := q.target
-	urls := make(map[Target]string, len(q.urls))
-	for k, v := range q.urls {
-		urls[k] = v
-	}
+	t, urls := q.target, q.urls
 	o.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(o.Timeout, DefaultTimeout))
 	defer cancel()
-	obs, err := o.ask(ctx, t, urls)
+	obs, urls, err := o.ask(ctx, t, urls)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // the manager is stopping
 	}
@@ -425,26 +433,33 @@ type note struct {
 }
 
 // ask observes a queue, and its dead-letter queue when it has one, at the
-// URLs SQS gave for them (asked for and added to urls when not known).
-func (o *Observer) ask(ctx context.Context, t Target, urls map[Target]string) (plan.Observation, error) {
+// URLs SQS gave for them, and returns those URLs (asked for when not known,
+// forgotten when a call failed: the queue may have been recreated).
+func (o *Observer) ask(ctx context.Context, t Target, urls knownURLs) (plan.Observation, knownURLs, error) {
 	api := o.Clients.SQS(t.Region, t.RoleARN)
 	obs := plan.Observation{At: o.now()}
-	state, err := stateOf(ctx, api, t, urls)
+	state, url, err := stateOf(ctx, api, t, urls.queue)
+	urls.queue = url
 	if err != nil {
 		obs.Err = Classify(err)
-		return obs, err
+		return obs, urls, err
 	}
 	obs.Visible, obs.InFlight, obs.Delayed = state.Visible, state.InFlight, state.Delayed
 	// It lives in the queue's account and region, so the same client reaches it.
 	if dlq := state.DeadLetter; dlq != nil {
+		if dt := (Target{Region: dlq.Region, RoleARN: t.RoleARN, Queue: *dlq}); dt != urls.deadLetter {
+			urls.deadLetter, urls.deadLetterURL = dt, ""
+		}
 		obs.DeadLetter = &plan.DeadLetter{URL: dlq.URL()}
-		if s, err := stateOf(ctx, api, Target{Region: dlq.Region, RoleARN: t.RoleARN, Queue: *dlq}, urls); err != nil {
+		s, url, err := stateOf(ctx, api, urls.deadLetter, urls.deadLetterURL)
+		urls.deadLetterURL = url
+		if err != nil {
 			obs.DeadLetter.Err = Classify(err)
 		} else {
 			obs.DeadLetter.Visible = s.Visible
 		}
 	}
-	return obs, nil
+	return obs, urls, nil
 }
 
 // pollRetries keeps the SDK's attempts (a lone throttle or 5xx should not
@@ -455,24 +470,23 @@ func pollRetries(o *sqs.Options) {
 	o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, 500*time.Millisecond)
 }
 
-// stateOf asks SQS about a queue at the URL it gave for it, which urls caches.
-func stateOf(ctx context.Context, api SQSAPI, t Target, urls map[Target]string) (QueueState, error) {
-	url, err := resolve(ctx, api, t.Queue, urls[t], pollRetries)
-	var state QueueState
-	if err == nil {
-		state, err = StateAt(ctx, api, url, pollRetries)
-	}
+// stateOf asks SQS about a queue at the URL it gave for it (known, or asked
+// for when empty), and returns that URL, or none when a call failed.
+func stateOf(ctx context.Context, api SQSAPI, t Target, known string) (QueueState, string, error) {
+	url, err := resolve(ctx, api, t.Queue, known, pollRetries)
 	if err != nil {
-		delete(urls, t) // the queue may have been recreated elsewhere
-	} else {
-		urls[t] = url
+		return QueueState{}, "", err
 	}
-	return state, err
+	state, err := StateAt(ctx, api, url, pollRetries)
+	if err != nil {
+		return QueueState{}, "", err
+	}
+	return state, url, nil
 }
 
 // file records a poll's answer and schedules the next poll. It returns the
 // drainers to tell and what to tell them.
-func (o *Observer) file(q *queue, obs plan.Observation, err error, urls map[Target]string, probe bool) []note {
+func (o *Observer) file(q *queue, obs plan.Observation, err error, urls knownURLs, probe bool) []note {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	defer o.wake() // the next due time may be another now
@@ -526,7 +540,7 @@ func (o *Observer) file(q *queue, obs plan.Observation, err error, urls map[Targ
 		q.fails = 0
 	}
 	o.reschedule(q, now)
-	for d := range q.drainers {
+	for _, d := range q.drainers {
 		if w := o.drainers[d]; w != nil {
 			notes = append(notes, note{drainer: d, last: w.read, next: obs})
 		}
@@ -556,7 +570,7 @@ func (o *Observer) goDown(key clientKey, out *outage, cause plan.Observation, no
 			heap.Remove(&o.due, q.index)
 		}
 		out.parked[q] = true
-		for d := range q.drainers {
+		for _, d := range q.drainers {
 			if w := o.drainers[d]; w != nil {
 				notes = append(notes, note{drainer: d, last: w.read, next: down})
 			}

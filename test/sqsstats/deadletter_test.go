@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/queuedrainer/queue-drainer/api/v1alpha1"
+	"github.com/queuedrainer/queue-drainer/internal/plan"
 	"github.com/queuedrainer/queue-drainer/internal/sqsstats"
 	"github.com/queuedrainer/queue-drainer/test/emulator"
 )
@@ -85,6 +86,49 @@ func TestDeadLetterQueueDepthIsObservedWithTheQueue(t *testing.T) {
 	}
 	if n := calls("SQS", "GetQueueAttributes") - before; n != 1 {
 		t.Fatalf("%v GetQueueAttributes calls for a queue without a dead-letter queue, want 1", n)
+	}
+}
+
+// The URLs SQS gives for a queue and its dead-letter queue are asked for
+// once, not on every poll; one that failed is asked for again, since its
+// queue may have been recreated.
+func TestQueueURLsAreAskedForOnceAndAgainAfterAFailure(t *testing.T) {
+	ctx := context.Background()
+	api, cfg := startFauxqs(t)
+	dlqURL, err := emulator.CreateQueue(ctx, api, "billing-dlq", nil)
+	must(t, err)
+	_, err = emulator.CreateQueue(ctx, api, "billing", map[string]string{
+		"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:billing-dlq","maxReceiveCount":"3"}`, emulator.Region, emulator.Account),
+	})
+	must(t, err)
+	obs := &sqsstats.Observer{Clients: &sqsstats.Clients{Base: cfg}, Ages: noAges{}}
+	drainer := types.NamespacedName{Namespace: "shop", Name: "billing"}
+	spec := v1alpha1.QueueSpec{URL: emulator.CanonicalURL("billing")}
+	resolves := func(poll func() plan.Observation) (plan.Observation, float64) {
+		before := callsWith("SQS", "GetQueueUrl", "Success") + callsWith("SQS", "GetQueueUrl", "Error")
+		o := poll()
+		return o, callsWith("SQS", "GetQueueUrl", "Success") + callsWith("SQS", "GetQueueUrl", "Error") - before
+	}
+	observe := func() plan.Observation { return observeNow(t, obs, drainer, spec) }
+
+	if o, n := resolves(observe); o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err != nil || n != 2 {
+		t.Fatalf("first poll: %+v, dead letter %+v, %v GetQueueUrl calls; want both queues observed, 2 calls", o, o.DeadLetter, n)
+	}
+	for range 3 {
+		if o, n := resolves(observe); o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err != nil || n != 0 {
+			t.Fatalf("next poll: %+v, dead letter %+v, %v GetQueueUrl calls; want both observed from the known URLs", o, o.DeadLetter, n)
+		}
+	}
+
+	_, err = api.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(dlqURL)})
+	must(t, err)
+	if o, _ := resolves(observe); o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err == nil {
+		t.Fatalf("dead-letter queue deleted: %+v, dead letter %+v; want the queue observed and the dead letter failing", o, o.DeadLetter)
+	}
+	_, err = emulator.CreateQueue(ctx, api, "billing-dlq", nil)
+	must(t, err)
+	if o, n := resolves(observe); o.Err != nil || o.DeadLetter == nil || o.DeadLetter.Err != nil || n != 1 {
+		t.Fatalf("dead-letter queue recreated: %+v, dead letter %+v, %v GetQueueUrl calls; want it observed again after 1 call", o, o.DeadLetter, n)
 	}
 }
 
