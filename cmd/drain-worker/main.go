@@ -82,7 +82,8 @@ func main() {
 	flag.DurationVar(&cfg.WaitTime, "wait-time", worker.DefaultWaitTime, "Long-poll wait (at most 20s).")
 	flag.DurationVar(&cfg.VisibilityTimeout, "visibility-timeout", 0, "Visibility timeout to receive with (default: the queue's).")
 	flag.IntVar(&cfg.EmptyPolls, "empty-polls", worker.DefaultEmptyPolls, "Empty long polls in a row, per receiver, that mean the queue is empty.")
-	flag.DurationVar(&cfg.GracePeriod, "grace-period", worker.DefaultGracePeriod, "After SIGTERM, time for started messages to finish before they are released.")
+	flag.DurationVar(&cfg.GracePeriod, "grace-period", worker.DefaultGracePeriod,
+		"After SIGTERM, time for started messages to finish, and their failed deletes to be tried again, before they are released.")
 	flag.StringVar(&terminationLog, "termination-log", defaultTerminationLog(), "Where to write the JSON summary for Kubernetes; empty to skip. "+
 		"Defaults to $TERMINATION_MESSAGE_PATH if set (how runtimes without the kubelet's mount, "+
 		"such as the local cluster's node agent, say where), else /dev/termination-log.")

@@ -133,7 +133,8 @@ type Config struct {
 	// nothing in flight, mean the queue is empty [1].
 	EmptyPolls int
 	// GracePeriod is how long, after ctx ends, in-flight messages may still
-	// finish before they are released [20s].
+	// finish, and their failed deletes be tried again, before they are
+	// released [20s].
 	GracePeriod time.Duration
 	// Progress, when set, is called every ProgressEvery with the counts so far.
 	Progress      func(drainsummary.Summary)

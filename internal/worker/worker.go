@@ -18,6 +18,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,7 +30,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 
+	"github.com/queuedrainer/queue-drainer/internal/awserr"
 	"github.com/queuedrainer/queue-drainer/internal/drainsummary"
 )
 
@@ -176,7 +179,7 @@ func Run(ctx context.Context, api SQSAPI, queueURL string, h Handler, cfg Config
 		go func() {
 			defer deleters.Done()
 			for batch := range batches {
-				d.deleteBatch(batch)
+				d.deleteBatch(handleCtx, batch)
 			}
 		}()
 	}
@@ -457,37 +460,108 @@ func (d *drain) batchDeletes(batches chan<- []*held) {
 	}
 }
 
-// deleteBatch deletes messages, retrying failed entries. A message that
-// cannot be deleted is released: SQS will deliver it again.
-func (d *drain) deleteBatch(batch []*held) {
+// deleteBatch deletes handled messages. A call that failed is tried again,
+// backing off, while the worker still holds the messages (their visibility
+// kept extended) and handling goes on (ctx): the failure may be an answer
+// lost on the way back, or SQS too busy to answer in time, of a delete it
+// did, and a delete tried again succeeds (SQS deletes idempotently). Entries
+// SQS refused are tried 3 times. What is still not deleted then goes to
+// giveBackHandled.
+func (d *drain) deleteBatch(ctx context.Context, batch []*held) {
 	pending := batch
-	for attempt := 0; len(pending) > 0 && attempt < 3; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-		}
+	refused := 0
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(pending))
 		for i, h := range pending {
 			entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt)}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := d.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(d.queueURL), Entries: entries})
+		callCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := d.api.DeleteMessageBatch(callCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(d.queueURL), Entries: entries})
 		cancel()
-		if err != nil {
-			continue
-		}
-		var retry []*held
-		for _, f := range out.Failed {
-			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(pending) {
-				retry = append(retry, pending[i])
+		if err == nil {
+			var retry []*held
+			for _, f := range out.Failed {
+				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(pending) {
+					retry = append(retry, pending[i])
+				}
+			}
+			d.forget(pending, retry)
+			d.processed.Add(int64(len(pending) - len(retry)))
+			if pending = retry; len(pending) == 0 {
+				return
+			}
+			if refused++; refused == 3 {
+				break
 			}
 		}
-		d.forget(pending, retry)
-		d.processed.Add(int64(len(pending) - len(retry)))
-		pending = retry
+		if refusedOutright(err) || !d.stillHeld(pending, time.Now().Add(backoff)) {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	if len(pending) > 0 {
-		d.release(pending)
+	d.giveBackHandled(pending)
+}
+
+// refusedOutright reports whether SQS answered a call with a refusal that
+// trying again does not change (access denied, no such queue): the delete
+// was not done. Anything else (no answer, throttling, a server error) may
+// go another way next time.
+func refusedOutright(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
 	}
+	kind := awserr.Kind(apiErr.ErrorCode())
+	return kind == awserr.AccessDenied || kind == awserr.QueueDoesNotExist
+}
+
+// stillHeld reports whether SQS keeps every one of the messages invisible
+// for the worker until at least then.
+func (d *drain) stillHeld(hs []*held, then time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range hs {
+		if h.deadline.Before(then) {
+			return false
+		}
+	}
+	return true
+}
+
+// giveBackHandled gives back handled messages whose delete could not be
+// done or confirmed. Those SQS says are not the worker's any more (a
+// receipt it does not know, a message not in flight) were most likely
+// deleted by a call whose answer was lost, or else delivered again after
+// their visibility lapsed: either way the handler processed them, and they
+// count so. The others count as released: SQS delivers them again. A call
+// that got no answer is tried twice more, as its answer decides the count.
+func (d *drain) giveBackHandled(hs []*held) {
+	if len(hs) == 0 {
+		return
+	}
+	gone := 0
+	ask := hs
+	for attempt := 0; len(ask) > 0 && attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		}
+		notHeld, unanswered := d.changeVisibility(ask, 0)
+		gone += len(notHeld)
+		ask = unanswered
+	}
+	d.processed.Add(int64(gone))
+	d.released.Add(int64(len(hs) - gone))
+	d.mu.Lock()
+	for _, h := range hs {
+		delete(d.held, h.receipt)
+	}
+	d.mu.Unlock()
 }
 
 // forget drops deleted messages (all of done but those in keep) from held.
@@ -558,8 +632,10 @@ func (d *drain) extendLoop(ctx context.Context) {
 }
 
 // changeVisibility sets the visibility timeout of messages, 10 per call;
-// a failed change is left alone (the message may already be gone).
-func (d *drain) changeVisibility(hs []*held, to time.Duration) {
+// a failed change is left alone (the message may already be gone). It
+// returns the messages SQS says the worker no longer holds, and those of
+// calls that got no answer.
+func (d *drain) changeVisibility(hs []*held, to time.Duration) (notHeld, unanswered []*held) {
 	for from := 0; from < len(hs); from += 10 {
 		part := hs[from:min(from+10, len(hs))]
 		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(part))
@@ -571,11 +647,15 @@ func (d *drain) changeVisibility(hs []*held, to time.Duration) {
 		out, err := d.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(d.queueURL), Entries: entries})
 		cancel()
 		if err != nil {
+			unanswered = append(unanswered, part...)
 			continue
 		}
 		failed := map[string]bool{}
 		for _, f := range out.Failed {
 			failed[aws.ToString(f.Id)] = true
+			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(part) && notInFlight(aws.ToString(f.Code)) {
+				notHeld = append(notHeld, part[i])
+			}
 		}
 		deadline := time.Now().Add(to)
 		d.mu.Lock()
@@ -586,6 +666,13 @@ func (d *drain) changeVisibility(hs []*held, to time.Duration) {
 		}
 		d.mu.Unlock()
 	}
+	return notHeld, unanswered
+}
+
+// notInFlight reports whether a refused entry's code says the receipt no
+// longer holds the message: deleted, or delivered again.
+func notInFlight(code string) bool {
+	return code == "ReceiptHandleIsInvalid" || strings.HasSuffix(code, "MessageNotInflight")
 }
 
 func (d *drain) progressLoop(ctx context.Context, start time.Time) {

@@ -475,6 +475,9 @@ func (f *fleet) measureOutage(ctx context.Context, r *result, apiPID int) error 
 	return nil
 }
 
+// floorReason marks the floor's condition and Events.
+const floorReason = "Floor"
+
 // floorWorkers is how many drainers the floor measurement writes at once:
 // the manager's default --max-concurrent-reconciles.
 const floorWorkers = 8
@@ -501,7 +504,7 @@ func (f *fleet) measureWriteFloor(ctx context.Context, r *result) error {
 			}
 			patch := client.MergeFromWithOptions(qd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 			meta.SetStatusCondition(&qd.Status.Conditions, metav1.Condition{
-				Type: "BenchWriteFloor", Status: metav1.ConditionTrue, Reason: "Floor", Message: message})
+				Type: "BenchWriteFloor", Status: metav1.ConditionTrue, Reason: floorReason, Message: message})
 			err := f.k8s.Status().Patch(ctx, &qd, patch)
 			if apierrors.IsConflict(err) {
 				read = f.k8s.Get // the cache was behind
@@ -520,8 +523,8 @@ func (f *fleet) measureWriteFloor(ctx context.Context, r *result) error {
 				EventTime:           metav1.NowMicro(),
 				ReportingController: "benchscale",
 				ReportingInstance:   "benchscale",
-				Action:              "Floor",
-				Reason:              "Floor",
+				Action:              floorReason,
+				Reason:              floorReason,
 				Type:                corev1.EventTypeWarning,
 				Note:                message,
 				Regarding: corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "QueueDrainer",

@@ -151,7 +151,8 @@ func run(ctx context.Context, kubeBin, binDir, kustomize string, o options) erro
 
 	names := o.queueNames()
 	fauxqs := localcluster.ProcessOf(stack.FauxqsPID())
-	if err := load(ctx, stack, binDir, names, o); err != nil {
+	loaded, err := load(ctx, stack, binDir, names, o)
+	if err != nil {
 		return err
 	}
 	if rss := fauxqs.RSS(); rss > 0 {
@@ -172,7 +173,7 @@ func run(ctx context.Context, kubeBin, binDir, kustomize string, o options) erro
 	if err != nil {
 		return err
 	}
-	if err := watch(ctx, stack, k8s, keys, fauxqs, cpuBefore); err != nil {
+	if err := watch(ctx, stack, k8s, keys, loaded, fauxqs, cpuBefore); err != nil {
 		return err
 	}
 
@@ -213,7 +214,8 @@ Control-plane logs: %s; pod logs: %s/pods/.
 
 // load fills the queues with test/cmd/loadgen, one loadgen per queue at once,
 // the messages split evenly.
-func load(ctx context.Context, stack *localcluster.Stack, binDir string, names []string, o options) error {
+// It returns how many messages went into each queue.
+func load(ctx context.Context, stack *localcluster.Stack, binDir string, names []string, o options) ([]int64, error) {
 	if len(names) == 1 {
 		step("loading %d messages into %s with test/cmd/loadgen", o.messages, emulator.CanonicalURL(names[0]))
 	} else {
@@ -222,11 +224,13 @@ func load(ctx context.Context, stack *localcluster.Stack, binDir string, names [
 	// One queue after the other: fauxqs serves one process's requests on
 	// one core, and loading the queues side by side was slower.
 	start := time.Now()
+	loaded := make([]int64, len(names))
 	for i, name := range names {
 		count := o.messages / len(names)
 		if i < o.messages%len(names) {
 			count++
 		}
+		loaded[i] = int64(count)
 		args := []string{"--queue-url", emulator.CanonicalURL(name), "--create", "--count", fmt.Sprint(count), "--concurrency", "8"}
 		if o.size > 0 {
 			args = append(args, "--size", fmt.Sprint(o.size))
@@ -238,14 +242,14 @@ func load(ctx context.Context, stack *localcluster.Stack, binDir string, names [
 		}
 		loadgen.Stdout, loadgen.Stderr = indent{}, indent{}
 		if err := loadgen.Run(); err != nil {
-			return fmt.Errorf("loadgen %s: %w", name, err)
+			return nil, fmt.Errorf("loadgen %s: %w", name, err)
 		}
 	}
 	if len(names) > 1 {
 		took := time.Since(start)
 		fmt.Printf("    loaded %d messages in %s: %.0f msg/s\n", o.messages, took.Round(100*time.Millisecond), float64(o.messages)/took.Seconds())
 	}
-	return nil
+	return loaded, nil
 }
 
 // applyDrainers applies the manifest's QueueDrainer in the namespace demo,
@@ -320,7 +324,8 @@ func (p *progress) observe(ctx context.Context, api *sqs.Client) error {
 // watch prints the drainers' progress every second until each has its
 // first run recorded and its queue empty, then the drain's figures.
 func watch(
-	ctx context.Context, stack *localcluster.Stack, k8s client.Client, keys []types.NamespacedName, fauxqs localcluster.Process, cpuBefore time.Duration,
+	ctx context.Context, stack *localcluster.Stack, k8s client.Client, keys []types.NamespacedName, loaded []int64,
+	fauxqs localcluster.Process, cpuBefore time.Duration,
 ) error {
 	api, err := sqsClient(ctx, stack)
 	if err != nil {
@@ -358,7 +363,14 @@ func watch(
 			lastLine, printed = line, time.Now()
 		}
 		if done(drainers, prog) {
-			return summarize(drainers, fauxqs, cpuBefore)
+			if err := summarize(drainers, fauxqs, cpuBefore); err != nil {
+				return err
+			}
+			if err := account(drainers, loaded); err != nil {
+				printSummaries(ctx, k8s)
+				return err
+			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -473,6 +485,58 @@ func summarize(drainers []v1alpha1.QueueDrainer, fauxqs localcluster.Process, cp
 			cpu.Seconds(), 100*cpu.Seconds()/took.Seconds())
 	}
 	return nil
+}
+
+// account checks that each queue's drainer processed, over all its runs (a
+// queue may have taken more than one), at least the messages loaded into
+// it, and says so, or which queues' runs tell fewer. More is no error: SQS
+// delivers a message again when its visibility lapses (an overloaded
+// emulator answers late), and a second handling counts again.
+func account(drainers []v1alpha1.QueueDrainer, loaded []int64) error {
+	var total, processed int64
+	var short []string
+	for i, qd := range drainers {
+		var p, failed int64
+		var runs []string
+		for _, h := range qd.Status.History {
+			p += ptr.Deref(h.MessagesProcessed, 0)
+			failed += ptr.Deref(h.MessagesFailed, 0)
+			runs = append(runs, fmt.Sprintf("%s %d", h.Name, ptr.Deref(h.MessagesProcessed, 0)))
+		}
+		total += loaded[i]
+		processed += p
+		if p < loaded[i] {
+			short = append(short, fmt.Sprintf("%s: %d loaded, %d processed (%d failed) by its runs (%s)",
+				qd.Name, loaded[i], p, failed, strings.Join(runs, ", ")))
+		}
+	}
+	if len(short) > 0 {
+		return fmt.Errorf("the queues are empty but their runs processed fewer messages than were loaded (%d loaded, %d processed):\n    %s",
+			total, processed, strings.Join(short, "\n    "))
+	}
+	again := ""
+	if processed > total {
+		again = fmt.Sprintf(", %d of them again after SQS delivered them a second time", processed-total)
+	}
+	step("every message accounted for: %d loaded, %d processed%s; each queue empty", total, processed, again)
+	return nil
+}
+
+// printSummaries prints what each worker of the demo's runs said when it
+// exited (its termination message: received, processed, failed, released).
+func printSummaries(ctx context.Context, k8s client.Client) {
+	var pods corev1.PodList
+	if err := k8s.List(ctx, &pods, client.InNamespace("demo")); err != nil {
+		fmt.Printf("    listing the workers' pods: %v\n", err)
+		return
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			if t := c.State.Terminated; t != nil {
+				fmt.Printf("    %s %s exited %d: %s\n", p.Name, c.Name, t.ExitCode, strings.TrimSpace(t.Message))
+			}
+		}
+	}
 }
 
 // sqsClient reaches the emulator as the pods do.
