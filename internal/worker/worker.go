@@ -505,7 +505,7 @@ func (d *drain) deleteBatch(ctx context.Context, batch []*held) {
 			break
 		}
 	}
-	d.giveBackHandled(pending)
+	d.giveBackHandled(ctx, pending)
 }
 
 // refusedOutright reports whether SQS answered a call with a refusal that
@@ -540,8 +540,9 @@ func (d *drain) stillHeld(hs []*held, then time.Time) bool {
 // deleted by a call whose answer was lost, or else delivered again after
 // their visibility lapsed: either way the handler processed them, and they
 // count so. The others count as released: SQS delivers them again. A call
-// that got no answer is tried twice more, as its answer decides the count.
-func (d *drain) giveBackHandled(hs []*held) {
+// that got no answer is tried twice more while handling goes on (ctx), as
+// its answer decides the count.
+func (d *drain) giveBackHandled(ctx context.Context, hs []*held) {
 	if len(hs) == 0 {
 		return
 	}
@@ -549,6 +550,9 @@ func (d *drain) giveBackHandled(hs []*held) {
 	ask := hs
 	for attempt := 0; len(ask) > 0 && attempt < 3; attempt++ {
 		if attempt > 0 {
+			if ctx.Err() != nil {
+				break // shutting down: no time to wait for an answer
+			}
 			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
 		}
 		notHeld, unanswered := d.changeVisibility(ask, 0)
