@@ -90,7 +90,7 @@ func runJob(qd *v1alpha1.QueueDrainer, run *v1alpha1.ActiveRun, consumerEnv []co
 const DefaultRedriveImage = "ghcr.io/queuedrainer/drain-worker:latest"
 
 // redriveJob builds the Job of a Redrive run: one drain-worker in redrive
-// mode, draining the dead-letter queue from into the queue. It runs as the
+// mode, draining the dead-letter queue at URL from into the queue. It runs as the
 // template's pods do (service account, so the same AWS role; placement;
 // security context; the first container's environment and security
 // context, which carry the AWS settings), but with the operator's mover

@@ -561,14 +561,10 @@ func (d *drain) giveBackHandled(ctx context.Context, hs []*held) {
 	}
 	d.processed.Add(int64(gone))
 	d.released.Add(int64(len(hs) - gone))
-	d.mu.Lock()
-	for _, h := range hs {
-		delete(d.held, h.receipt)
-	}
-	d.mu.Unlock()
+	d.forget(hs, nil)
 }
 
-// forget drops deleted messages (all of done but those in keep) from held.
+// forget drops messages from held: all of done but those in keep.
 func (d *drain) forget(done, keep []*held) {
 	kept := map[*held]bool{}
 	for _, h := range keep {
@@ -590,11 +586,7 @@ func (d *drain) release(hs []*held) {
 	}
 	d.changeVisibility(hs, 0)
 	d.released.Add(int64(len(hs)))
-	d.mu.Lock()
-	for _, h := range hs {
-		delete(d.held, h.receipt)
-	}
-	d.mu.Unlock()
+	d.forget(hs, nil)
 }
 
 func (d *drain) releaseAll() {

@@ -106,6 +106,17 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// RunIn changes to the repository's directory elem and exits with run's
+// code: the TestMain (run is m.Run) of tests that read, or write, files
+// there by their relative paths.
+func RunIn(run func() int, elem ...string) {
+	if err := os.Chdir(filepath.Join(append([]string{RepoRoot()}, elem...)...)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(run())
+}
+
 // StartStack starts everything and returns once the operator is available.
 func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if o.Progress == nil {

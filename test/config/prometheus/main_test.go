@@ -17,9 +17,6 @@ limitations under the License.
 package prometheus_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/queuedrainer/queue-drainer/test/localcluster"
@@ -27,10 +24,4 @@ import (
 
 // TestMain runs the tests in config/prometheus, whose files they read by
 // their paths from there (rules.yaml, ../grafana, ../../bin/promtool).
-func TestMain(m *testing.M) {
-	if err := os.Chdir(filepath.Join(localcluster.RepoRoot(), "config", "prometheus")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { localcluster.RunIn(m.Run, "config", "prometheus") }
